@@ -1,0 +1,1 @@
+"""genz_pyro.guides."""
