@@ -1,0 +1,625 @@
+"""A persistent, content-addressed cache of foundation-model answers (SQLite, WAL).
+
+Every answer a foundation model gives is stored under a key made of sha256
+digests of everything that could change it:
+
+* the *context*: the canonical JSON (sorted keys, no whitespace) of
+  ``{"identity": ..., "operation": ..., "request": ...}`` where ``identity`` is the
+  model's :meth:`cache_identity` (provider, model, prompt version(s), decoding
+  parameters such as temperature, max_tokens, shape and batch size), ``operation``
+  is ``"judge"``, ``"mine"`` or ``"propose"`` and ``request`` is the description
+  (judge) or the exemplar set and avoid list (mine) or task, examples and n
+  (propose);
+* for a judgment, the sha256 of the item's content (:func:`item_hash`, the text
+  the model sees) completes the key: ``key = (context_digest, item_hash)``, so
+  the judgments of one description are one contiguous range of the table.
+
+So a changed prompt version, model, temperature or description is a miss, while
+the same item under another id is a hit. The cache stores the parsed judgment
+(value, probability), the raw answer text of the call that produced it and that
+call's usage. Credentials are never stored: :func:`check_identity` refuses any
+identity with a key-like field (``api_key``, ``authorization``, ...) or a value
+equal to a secret found in the environment.
+
+Several processes may write at once: the database is in WAL mode, every
+connection has a busy timeout, writes are short ``BEGIN IMMEDIATE`` transactions
+retried with jittered backoff on ``SQLITE_BUSY``. A corrupt or unreadable entry
+is logged (logger ``genz_pyro.fm.cache``) and treated as a miss.
+
+The location comes from the ``path`` argument or the ``GENZ_CACHE`` environment
+variable; there is no hidden default. ``":memory:"`` gives a private in-memory
+cache (one process).
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+from genz_pyro.fm.protocol import Item, Judgment, Usage, render_item
+
+__all__ = [
+    "CACHE_ENV",
+    "EXPORT_FORMAT",
+    "JudgmentCache",
+    "canonical_json",
+    "check_identity",
+    "item_hash",
+]
+
+logger = logging.getLogger("genz_pyro.fm.cache")
+
+CACHE_ENV = "GENZ_CACHE"
+EXPORT_FORMAT = "genz-pyro-cache/1"
+_SCHEMA_VERSION = "1"
+_CHUNK = 900  # keys per SELECT ... IN (...) statement
+_SCAN_MIN = 2000  # from this many keys on, scan the whole context instead
+_BUSY_TIMEOUT_S = 30.0
+_WRITE_ATTEMPTS = 12
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT)",
+    # one row per context (identity x operation x request), for inspection only
+    "CREATE TABLE IF NOT EXISTS contexts(key BLOB PRIMARY KEY, operation TEXT, body TEXT) WITHOUT ROWID",
+    # one row per provider call: raw answer text and usage
+    "CREATE TABLE IF NOT EXISTS calls(id BLOB PRIMARY KEY, raw TEXT, usage TEXT) WITHOUT ROWID",
+    # one row per (context, item): the parsed judgment
+    "CREATE TABLE IF NOT EXISTS judgments(ctx BLOB, item BLOB, value INTEGER, probability REAL, call BLOB,"
+    " PRIMARY KEY(ctx, item)) WITHOUT ROWID",
+    # one row per mine / propose request: the parsed answer as JSON
+    "CREATE TABLE IF NOT EXISTS answers(key BLOB PRIMARY KEY, payload TEXT, call BLOB) WITHOUT ROWID",
+)
+
+# ----------------------------------------------------------------- key hygiene
+_FORBIDDEN_NAMES = {
+    "apikey",
+    "key",
+    "authorization",
+    "auth",
+    "authtoken",
+    "bearer",
+    "token",
+    "accesstoken",
+    "sessiontoken",
+    "refreshtoken",
+    "secret",
+    "clientsecret",
+    "password",
+    "passwd",
+    "credential",
+    "credentials",
+    "cookie",
+    "headers",
+    "defaultheaders",
+    "privatekey",
+    "xapikey",
+}
+_FORBIDDEN_SUFFIXES = ("apikey", "secret", "password", "token", "credentials", "authorization")
+_SECRET_ENV = re.compile(r"(KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
+_SECRET_PREFIX = re.compile(r"^(sk-|sk_|xai-|gsk_|hf_|AIza)[A-Za-z0-9_\-]{12,}")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def _env_secrets() -> list[str]:
+    return [v for k, v in os.environ.items() if _SECRET_ENV.search(k) and len(v) >= 8]
+
+
+def check_identity(identity: Mapping[str, Any]) -> None:
+    """Refuse an identity that could carry a credential into the cache.
+
+    Raises:
+        ValueError: when a (nested) field is named like a credential (``api_key``,
+            ``authorization``, ``token``, ``headers``, ...), when a string value
+            looks like an API key (``sk-...``) or equals/contains a secret set in the
+            environment (``*_API_KEY``, ``*TOKEN*``, ...). The message names the
+            field, never the value.
+    """
+    if not isinstance(identity, Mapping):
+        raise ValueError(f"identity: expected a dict, got {type(identity).__name__}")
+    secrets = _env_secrets()
+
+    def walk(obj: Any, where: str) -> None:
+        if isinstance(obj, Mapping):
+            for k, v in obj.items():
+                if not isinstance(k, str):
+                    raise ValueError(f"identity{where}: keys must be strings, got {type(k).__name__}")
+                n = _norm(k)
+                if n in _FORBIDDEN_NAMES or n.endswith(_FORBIDDEN_SUFFIXES):
+                    raise ValueError(
+                        f"identity{where}[{k!r}]: looks like a credential; cache identities must never "
+                        "carry keys or auth headers: drop this field from cache_identity()"
+                    )
+                walk(v, f"{where}[{k!r}]")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                walk(v, f"{where}[{i}]")
+        elif isinstance(obj, str):
+            if _SECRET_PREFIX.match(obj) or any(s in obj for s in secrets):
+                raise ValueError(
+                    f"identity{where}: the value looks like an API key or equals a secret from the "
+                    "environment; remove it from cache_identity()"
+                )
+
+    walk(identity, "")
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON: sorted keys, no whitespace, UTF-8, no NaN."""
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def item_hash(item: Item) -> bytes:
+    """sha256 (32 bytes) of the item's content as the model sees it (:func:`render_item`)."""
+    return hashlib.sha256(render_item(item).encode("utf-8")).digest()
+
+
+def _usage_json(usage: Usage | None) -> str | None:
+    if usage is None:
+        return None
+    return canonical_json(
+        {
+            "calls": usage.calls,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cost_usd": usage.cost_usd,
+        }
+    )
+
+
+def _resolve_path(path: str | os.PathLike[str] | None) -> str:
+    if path is None:
+        env = os.environ.get(CACHE_ENV)
+        if not env:
+            raise ValueError(
+                f"JudgmentCache: no location given; pass path=... or set the {CACHE_ENV} environment "
+                "variable (use ':memory:' for a throwaway cache)"
+            )
+        path = env
+    p = os.fspath(path)
+    if p == ":memory:":
+        return p
+    parent = Path(p).expanduser().resolve().parent
+    if not parent.is_dir():
+        raise ValueError(f"JudgmentCache: path {p!r}: directory {str(parent)!r} does not exist; create it first")
+    return str(Path(p).expanduser().resolve())
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    msg = str(exc).lower()
+    return "locked" in msg or "busy" in msg
+
+
+class JudgmentCache:
+    """SQLite-backed cache of judgments and of mine/propose answers.
+
+    Args:
+        path: database file, or ``":memory:"``; default: ``$GENZ_CACHE``.
+        timeout: seconds a connection waits on a lock held by another process.
+
+    Safe to share between threads of one process and between processes (each
+    opens its own connection; the object pickles as its path, so it can be sent
+    to ``multiprocessing`` workers).
+    """
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = _BUSY_TIMEOUT_S) -> None:
+        self.path = _resolve_path(path)
+        self.timeout = float(timeout)
+        self._lock = threading.RLock()
+        self._conn: sqlite3.Connection | None = None
+        self._pid = -1
+        self._connect()
+
+    # ------------------------------------------------------------ connection
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        try:
+            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise ValueError(f"JudgmentCache: cannot open {self.path!r} ({exc}); check the path") from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
+            self._retry(lambda: self._init_schema(conn))
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise ValueError(
+                f"JudgmentCache: {self.path!r} is not a readable genz cache ({exc}); move it away or "
+                "pass another path"
+            ) from exc
+        self._conn = conn
+        self._pid = os.getpid()
+        return conn
+
+    @staticmethod
+    def _init_schema(conn: sqlite3.Connection) -> None:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if mode.lower() not in ("wal", "memory"):
+            raise sqlite3.OperationalError(f"database is locked (journal_mode stayed {mode})")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for stmt in _SCHEMA:
+                conn.execute(stmt)
+            conn.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _retry(self, fn: Any) -> Any:
+        delay = 0.01
+        for attempt in range(_WRITE_ATTEMPTS):
+            try:
+                return fn()
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or attempt == _WRITE_ATTEMPTS - 1:
+                    raise
+                logger.debug("cache busy (%s); retry %d", exc, attempt + 1)
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 1.0)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
+        """Run ``executemany`` statements in one short IMMEDIATE transaction, retrying on busy."""
+
+        def txn() -> None:
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, rows in statements:
+                    conn.executemany(sql, rows)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        with self._lock:
+            self._retry(txn)
+
+    def close(self) -> None:
+        """Close this process's connection (the cache reopens on next use)."""
+        with self._lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> "JudgmentCache":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self.path == ":memory:":
+            raise TypeError("JudgmentCache(':memory:') cannot be sent to another process; use a file path")
+        return {"path": self.path, "timeout": self.timeout}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["path"], timeout=state["timeout"])  # type: ignore[misc]
+
+    def __repr__(self) -> str:
+        return f"JudgmentCache({self.path!r})"
+
+    # ------------------------------------------------------------------- keys
+    @staticmethod
+    def context(identity: Mapping[str, Any], operation: str, request: Any) -> tuple[bytes, str]:
+        """The context digest (32 bytes) and its canonical JSON body.
+
+        Args:
+            identity: the model's cache identity (checked by :func:`check_identity`).
+            operation: ``"judge"``, ``"mine"`` or ``"propose"``.
+            request: the description (judge) or a JSON-serialisable request (mine, propose).
+        """
+        if operation not in ("judge", "mine", "propose"):
+            raise ValueError(f"operation: expected 'judge', 'mine' or 'propose', got {operation!r}")
+        check_identity(identity)
+        try:
+            body = canonical_json({"identity": identity, "operation": operation, "request": request})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"identity/request: not JSON-serialisable ({exc}); use str, numbers, bools, lists and dicts"
+            ) from exc
+        return hashlib.sha256(body.encode("utf-8")).digest(), body
+
+    @staticmethod
+    def item_hashes(items: Mapping[str, Item]) -> list[bytes]:
+        """``[item_hash(item) for item in items.values()]`` (32 bytes each)."""
+        sha = hashlib.sha256
+        return [sha(render_item(it).encode("utf-8")).digest() for it in items.values()]
+
+    # --------------------------------------------------------- raw judgments
+    def get_many(self, ctx: bytes, item_hashes: Sequence[bytes]) -> dict[bytes, tuple[bool, float | None]]:
+        """Look up the judgments of one context (see :meth:`context`) on many items.
+
+        Args:
+            ctx: the 32-byte context digest.
+            item_hashes: item content hashes (:func:`item_hash`).
+
+        Returns:
+            ``{item_hash: (value, probability)}`` for the hits. A corrupt entry (a value
+            that is not 0/1, a probability outside [0, 1]) is logged and left out (a
+            miss); an unreadable database is logged and gives no hits.
+        """
+        out: dict[bytes, tuple[bool, float | None]] = {}
+        if not item_hashes:
+            return out
+        with self._lock:
+            try:
+                conn = self._connect()
+                if len(item_hashes) >= _SCAN_MIN:
+                    # one range scan of the context (the primary key is (ctx, item))
+                    wanted = set(item_hashes)
+                    cursor: Iterable[tuple[Any, ...]] = (
+                        r
+                        for r in conn.execute("SELECT item, value, probability FROM judgments WHERE ctx = ?", (ctx,))
+                        if r[0] in wanted
+                    )
+                    self._collect(cursor, out)
+                else:
+                    for start in range(0, len(item_hashes), _CHUNK):
+                        chunk = list(item_hashes[start : start + _CHUNK])
+                        sql = (
+                            "SELECT item, value, probability FROM judgments WHERE ctx = ? AND item IN ("
+                            + ",".join("?" * len(chunk))
+                            + ")"
+                        )
+                        self._collect(conn.execute(sql, [ctx, *chunk]), out)
+            except sqlite3.DatabaseError as exc:
+                logger.warning("cache %s unreadable (%s); treated as a miss", self.path, exc)
+                return {}
+        return out
+
+    def _collect(self, rows: Iterable[tuple[Any, ...]], out: dict[bytes, tuple[bool, float | None]]) -> None:
+        for item, value, prob in rows:
+            if type(value) is int and (value == 1 or value == 0) and (
+                prob is None or (type(prob) is float and 0.0 <= prob <= 1.0)
+            ):
+                out[item] = (value == 1, prob)
+            else:
+                logger.warning(
+                    "cache %s: corrupt judgment entry for item %s (value=%r, probability=%r); treated as a miss",
+                    self.path,
+                    item.hex()[:16] if isinstance(item, bytes) else repr(item),
+                    value,
+                    prob,
+                )
+
+    def put_many(
+        self,
+        ctx: bytes,
+        entries: Iterable[tuple[bytes, bool, float | None]],
+        *,
+        raw: str | None = None,
+        usage: Usage | None = None,
+        body: str | None = None,
+    ) -> int:
+        """Store judgments ``(item_hash, value, probability)`` of one context from one call.
+
+        Args:
+            ctx: the context digest from :meth:`context`.
+            entries: the judgments; an existing entry is overwritten (repairs a corrupt one).
+            raw: the raw answer text of the call, stored once and referenced by every entry.
+            usage: that call's usage.
+            body: the context's canonical JSON from :meth:`context`, stored for inspection.
+
+        Returns:
+            the number of judgments written.
+        """
+        rows = []
+        call_id = self._call_id(raw, usage)
+        for item, value, prob in entries:
+            if prob is not None and not (0.0 <= float(prob) <= 1.0):
+                raise ValueError(f"put_many: probability {prob!r} for item {item.hex()[:16]} is outside [0, 1]")
+            rows.append((ctx, item, 1 if value else 0, None if prob is None else float(prob), call_id))
+        statements: list[tuple[str, Sequence[Sequence[Any]]]] = []
+        if call_id is not None:
+            statements.append(
+                ("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", [(call_id, raw, _usage_json(usage))])
+            )
+        if body is not None:
+            statements.append(("INSERT OR IGNORE INTO contexts(key, operation, body) VALUES (?, 'judge', ?)",
+                               [(ctx, body)]))
+        statements.append(
+            ("INSERT OR REPLACE INTO judgments(ctx, item, value, probability, call) VALUES (?, ?, ?, ?, ?)", rows)
+        )
+        self._write(statements)
+        return len(rows)
+
+    @staticmethod
+    def _call_id(raw: str | None, usage: Usage | None) -> bytes | None:
+        if raw is None and usage is None:
+            return None
+        return os.urandom(16)
+
+    # --------------------------------------------------- judgments by item
+    def get_judgments(
+        self, identity: Mapping[str, Any], description: str, items: Mapping[str, Item]
+    ) -> dict[str, Judgment]:
+        """The cached judgments of ``description`` on ``items`` (hits only), keyed by item id
+        in ``items`` order."""
+        ctx, _ = self.context(identity, "judge", description)
+        hashes = self.item_hashes(items)
+        hits = self.get_many(ctx, hashes)
+        out: dict[str, Judgment] = {}
+        for item_id, h in zip(items, hashes):
+            hit = hits.get(h)
+            if hit is not None:
+                out[item_id] = Judgment(item_id, hit[0], hit[1])
+        return out
+
+    def put_judgments(
+        self,
+        identity: Mapping[str, Any],
+        description: str,
+        items: Mapping[str, Item],
+        judgments: Mapping[str, Judgment],
+        *,
+        raw: str | None = None,
+        usage: Usage | None = None,
+    ) -> int:
+        """Store ``judgments`` (keyed by item id; ids absent from ``judgments`` are skipped)."""
+        ctx, body = self.context(identity, "judge", description)
+        entries = []
+        for (item_id, it) in items.items():
+            j = judgments.get(item_id)
+            if j is not None:
+                entries.append((item_hash(it), j.value, j.probability))
+        return self.put_many(ctx, entries, raw=raw, usage=usage, body=body)
+
+    # -------------------------------------------------- mine / propose answers
+    def get_answer(self, identity: Mapping[str, Any], operation: str, request: Any) -> Any | None:
+        """The cached answer (parsed JSON) of a mine/propose request, or ``None``."""
+        ctx, _ = self.context(identity, operation, request)
+        with self._lock:
+            try:
+                row = self._connect().execute("SELECT payload FROM answers WHERE key = ?", (ctx,)).fetchone()
+            except sqlite3.DatabaseError as exc:
+                logger.warning("cache %s unreadable (%s); treated as a miss", self.path, exc)
+                return None
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except (TypeError, ValueError) as exc:
+            logger.warning("cache %s: corrupt %s answer %s (%s); treated as a miss", self.path, operation,
+                           ctx.hex()[:16], exc)
+            return None
+
+    def put_answer(
+        self,
+        identity: Mapping[str, Any],
+        operation: str,
+        request: Any,
+        answer: Any,
+        *,
+        raw: str | None = None,
+        usage: Usage | None = None,
+    ) -> None:
+        """Store the parsed answer (JSON-serialisable) of a mine/propose request."""
+        ctx, body = self.context(identity, operation, request)
+        call_id = self._call_id(raw, usage)
+        statements: list[tuple[str, Sequence[Sequence[Any]]]] = [
+            ("INSERT OR IGNORE INTO contexts(key, operation, body) VALUES (?, ?, ?)", [(ctx, operation, body)]),
+            ("INSERT OR REPLACE INTO answers(key, payload, call) VALUES (?, ?, ?)", [(ctx, canonical_json(answer),
+                                                                                    call_id)]),
+        ]
+        if call_id is not None:
+            statements.append(
+                ("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", [(call_id, raw, _usage_json(usage))])
+            )
+        self._write(statements)
+
+    # --------------------------------------------------------------- inspect
+    def counts(self) -> dict[str, int]:
+        """Row counts: ``{"judgments", "answers", "calls", "contexts"}``."""
+        with self._lock:
+            conn = self._connect()
+            return {
+                t: conn.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                for t in ("judgments", "answers", "calls", "contexts")
+            }
+
+    def __len__(self) -> int:
+        c = self.counts()
+        return c["judgments"] + c["answers"]
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result (``"ok"`` when the file is sound)."""
+        with self._lock:
+            return str(self._connect().execute("PRAGMA integrity_check").fetchone()[0])
+
+    # -------------------------------------------------------- export / import
+    def _rows(self) -> Iterator[dict[str, Any]]:
+        conn = self._connect()
+        for cid, raw, usage in conn.execute("SELECT id, raw, usage FROM calls"):
+            yield {"t": "call", "id": cid.hex(), "raw": raw, "usage": usage}
+        for key, op, body in conn.execute("SELECT key, operation, body FROM contexts"):
+            yield {"t": "context", "key": key.hex(), "operation": op, "body": body}
+        for ctx, item, value, prob, cid in conn.execute("SELECT ctx, item, value, probability, call FROM judgments"):
+            yield {"t": "judgment", "ctx": ctx.hex(), "item": item.hex(), "value": value, "probability": prob,
+                   "call": None if cid is None else cid.hex()}
+        for key, payload, cid in conn.execute("SELECT key, payload, call FROM answers"):
+            yield {"t": "answer", "key": key.hex(), "payload": payload, "call": None if cid is None else cid.hex()}
+
+    def export(self, path: str | os.PathLike[str]) -> int:
+        """Write every entry to a portable JSON-lines file (gzip when ``path`` ends in ``.gz``).
+
+        Returns:
+            the number of records written (after the header line).
+        """
+        p = os.fspath(path)
+        opener = gzip.open if p.endswith(".gz") else open
+        n = 0
+        with self._lock, opener(p, "wt", encoding="utf-8") as fh:  # type: ignore[operator]
+            fh.write(canonical_json({"format": EXPORT_FORMAT}) + "\n")
+            for rec in self._rows():
+                fh.write(canonical_json(rec) + "\n")
+                n += 1
+        return n
+
+    def import_(self, path: str | os.PathLike[str]) -> int:
+        """Merge an :meth:`export` file into this cache (existing entries are kept).
+
+        Malformed lines are logged and skipped. Returns the number of records imported.
+
+        Raises:
+            ValueError: when the file is not a genz-pyro cache export.
+        """
+        p = os.fspath(path)
+        opener = gzip.open if p.endswith(".gz") else open
+        calls, contexts, judgments, answers = [], [], [], []
+        with opener(p, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+            try:
+                header = json.loads(fh.readline())
+            except ValueError:
+                header = None
+            if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+                raise ValueError(f"import_: {p!r} is not a {EXPORT_FORMAT} export (bad first line)")
+            for lineno, line in enumerate(fh, start=2):
+                try:
+                    r = json.loads(line)
+                    t = r["t"]
+                    if t == "call":
+                        calls.append((bytes.fromhex(r["id"]), r["raw"], r["usage"]))
+                    elif t == "context":
+                        contexts.append((bytes.fromhex(r["key"]), r["operation"], r["body"]))
+                    elif t == "judgment":
+                        v, pr = r["value"], r["probability"]
+                        if v not in (0, 1) or type(v) is not int or not (pr is None or 0 <= pr <= 1):
+                            raise ValueError("bad judgment value/probability")
+                        cid = None if r["call"] is None else bytes.fromhex(r["call"])
+                        judgments.append((bytes.fromhex(r["ctx"]), bytes.fromhex(r["item"]), v, pr, cid))
+                    elif t == "answer":
+                        json.loads(r["payload"])
+                        cid = None if r["call"] is None else bytes.fromhex(r["call"])
+                        answers.append((bytes.fromhex(r["key"]), r["payload"], cid))
+                    else:
+                        raise ValueError(f"unknown record type {t!r}")
+                except (ValueError, KeyError, TypeError) as exc:
+                    logger.warning("import_ %s line %d skipped: %s", p, lineno, exc)
+        self._write(
+            [
+                ("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", calls),
+                ("INSERT OR IGNORE INTO contexts(key, operation, body) VALUES (?, ?, ?)", contexts),
+                (
+                    "INSERT OR IGNORE INTO judgments(ctx, item, value, probability, call) VALUES (?, ?, ?, ?, ?)",
+                    judgments,
+                ),
+                ("INSERT OR IGNORE INTO answers(key, payload, call) VALUES (?, ?, ?)", answers),
+            ]
+        )
+        return len(calls) + len(contexts) + len(judgments) + len(answers)
