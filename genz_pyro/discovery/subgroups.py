@@ -1,0 +1,89 @@
+"""Algorithm 2's target: the combination of feature values with the largest total error.
+
+Items whose other features ``zhat_1..zhat_K`` share one combination ``c`` form a
+subgroup; its total error is
+
+    E_c = sum_{n in c} sum_d (y_nd - f_d(zhat_n, u_n))^2 / sigma2_d
+
+and Algorithm 2 mines the new feature from exemplars of the subgroup with the
+largest ``E_c`` only (the new description is still judged on every item).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+__all__ = ["Subgroup", "scaled_sq_error", "largest_error_subgroup"]
+
+
+@dataclass(frozen=True)
+class Subgroup:
+    """One combination of feature values and its members.
+
+    Attributes:
+        combination: ``K`` 0/1 values (``()`` when ``K = 0``: every item).
+        members: sorted row indices of the items with that combination.
+        total_error: ``E_c``.
+        totals: ``E_c`` of every observed combination (keyed by combination), for the history.
+    """
+
+    combination: tuple[int, ...]
+    members: np.ndarray
+    total_error: float
+    totals: dict[tuple[int, ...], float]
+
+
+def scaled_sq_error(y: torch.Tensor, mean: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
+    """Per-item error ``sum_d (y_nd - mean_nd)^2 / sigma2_d``.
+
+    Args:
+        y: ``[N, D]`` targets.
+        mean: ``[N, D]`` predicted means ``f(zhat_n, u_n)``.
+        sigma2: ``[D]`` noise variances.
+
+    Returns:
+        ``[N]``.
+    """
+    if y.shape != mean.shape:
+        raise ValueError(f"mean: expected shape {tuple(y.shape)} like the targets, got {tuple(mean.shape)}")
+    return ((y - mean) ** 2 / sigma2).sum(-1)
+
+
+def largest_error_subgroup(
+    zhat: torch.Tensor | np.ndarray, error: torch.Tensor | np.ndarray, *, min_size: int = 2
+) -> Subgroup:
+    """The combination of ``zhat`` values with the largest total error.
+
+    Args:
+        zhat: ``[N, K]`` 0/1 feature values (the posterior mode of the current features).
+        error: ``[N]`` per-item errors (see :func:`scaled_sq_error`).
+        min_size: combinations with fewer members are not eligible (an exemplar
+            split needs items on both sides); if none is eligible the largest
+            combination of all is returned.
+
+    Raises:
+        ValueError: for mismatched shapes or negative / non-finite errors.
+    """
+    z = np.asarray(zhat.detach().cpu().numpy() if isinstance(zhat, torch.Tensor) else zhat)
+    e = np.asarray(error.detach().cpu().numpy() if isinstance(error, torch.Tensor) else error, dtype=np.float64)
+    if z.ndim != 2:
+        raise ValueError(f"zhat: expected shape [N, K], got {z.shape}")
+    if e.shape != (z.shape[0],):
+        raise ValueError(f"error: expected shape ({z.shape[0]},) with one error per item, got {e.shape}")
+    if not np.all(np.isfinite(e)) or np.any(e < 0):
+        raise ValueError("error: per-item errors must be finite and non-negative")
+    zb = (z > 0.5).astype(np.int64)
+    keys = [tuple(int(v) for v in row) for row in zb]
+    totals: dict[tuple[int, ...], float] = {}
+    sizes: dict[tuple[int, ...], int] = {}
+    for key, err in zip(keys, e):
+        totals[key] = totals.get(key, 0.0) + float(err)
+        sizes[key] = sizes.get(key, 0) + 1
+    eligible = [c for c in totals if sizes[c] >= min_size] or list(totals)
+    # ties broken by the combination itself so the choice never depends on dict order
+    best = max(eligible, key=lambda c: (totals[c], c))
+    members = np.array([i for i, key in enumerate(keys) if key == best], dtype=np.int64)
+    return Subgroup(combination=best, members=members, total_error=totals[best], totals=totals)
