@@ -1,0 +1,254 @@
+"""A caching wrapper around any foundation model: a resumed run repeats no call.
+
+``CachedModel(inner, cache)`` is itself a :class:`FoundationModel`. ``ajudge``
+looks up every (description, item) pair in the :class:`JudgmentCache`, forwards
+only the misses to ``inner.ajudge`` (one representative per distinct item
+content), writes the answers and returns the full dict in the caller's id order;
+a warm cache makes zero inner calls. ``amine`` and ``apropose`` are cached too,
+keyed by the exemplar ids and contents, the avoid list, the task and ``n``.
+
+Misses are forwarded in chunks (:meth:`CachedModel.chunks`) that run
+concurrently and are each written as soon as they are answered, so a job stopped
+part-way (a budget cap, a crash, a persistent provider error) keeps every answer
+it paid for. A failed inner call writes nothing. Chunks are multiples of the
+inner model's ``batch_size`` so batched extraction still makes ``ceil(N / B)``
+calls per feature.
+
+The cache identity is ``inner.cache_identity()`` when the inner model has one
+(provider, model, prompt versions, decoding parameters), else ``{"name": inner.name}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Mapping
+
+from genz_pyro.fm.cache import JudgmentCache
+from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature, Usage
+
+__all__ = ["CachedModel", "model_identity"]
+
+logger = logging.getLogger("genz_pyro.fm.cached")
+
+
+def model_identity(model: FoundationModel) -> dict[str, Any]:
+    """``model.cache_identity()`` when the model defines it, else ``{"name": model.name}``."""
+    ident = getattr(model, "cache_identity", None)
+    if callable(ident):
+        out = ident()
+        if not isinstance(out, Mapping):
+            raise ValueError(f"{type(model).__name__}.cache_identity() must return a dict, got {type(out).__name__}")
+        return dict(out)
+    return {"name": model.name}
+
+
+class CachedModel(FoundationModel):
+    """Serve judgments, mined features and proposals from a cache; forward misses to ``inner``.
+
+    Args:
+        inner: any foundation model (an SDK backend, the offline model, a wrapper).
+        cache: the judgment cache.
+        chunk_size: misses per forwarded ``ajudge`` call (written as each returns).
+            Default: ``8 * batch_size * max_concurrency`` of the inner model when it
+            has those attributes, else all misses in one call. Rounded down to a
+            multiple of ``inner.batch_size``.
+
+    Attributes:
+        usage: provider calls, tokens and cost accrued by ``inner`` through this
+            wrapper, plus ``cache_hits`` (judgments, mined features and proposals
+            served from the cache).
+    """
+
+    def __init__(self, inner: FoundationModel, cache: JudgmentCache, *, chunk_size: int | None = None) -> None:
+        super().__init__()
+        if not isinstance(inner, FoundationModel):
+            raise ValueError(f"inner: expected a FoundationModel, got {type(inner).__name__}")
+        if not isinstance(cache, JudgmentCache):
+            raise ValueError(f"cache: expected a JudgmentCache, got {type(cache).__name__}; JudgmentCache(path)")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                       or chunk_size < 1):
+            raise ValueError(f"chunk_size must be a positive int or None, got {chunk_size!r}")
+        self.inner = inner
+        self.cache = cache
+        self._chunk_size = chunk_size
+        self._inner_seen = inner.usage.copy()
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.inner.name
+
+    def __repr__(self) -> str:
+        return f"CachedModel({self.inner!r}, {self.cache!r})"
+
+    def cache_identity(self) -> dict[str, Any]:
+        """The inner model's identity (so wrappers compose)."""
+        return model_identity(self.inner)
+
+    # ---------------------------------------------------------------- usage
+    def _accrue(self) -> Usage:
+        """Usage the inner model accrued since the last accrual (added to ``self.usage``).
+
+        Exact for sequential calls; under concurrency each increment is counted once,
+        attributed to the call that finishes first.
+        """
+        now = self.inner.usage
+        seen = self._inner_seen
+        delta = Usage(
+            now.calls - seen.calls,
+            now.input_tokens - seen.input_tokens,
+            now.output_tokens - seen.output_tokens,
+            now.cost_usd - seen.cost_usd,
+        )
+        self._inner_seen = now.copy()
+        self.usage.add(delta)
+        return delta
+
+    # ---------------------------------------------------------------- judge
+    def chunk_size(self) -> int | None:
+        """Misses per forwarded call (``None``: all at once); see the class docstring."""
+        batch = getattr(self.inner, "batch_size", None)
+        batch = batch if isinstance(batch, int) and batch >= 1 and getattr(
+            self.inner, "extraction_shape", 2) == 2 else 1
+        size = self._chunk_size
+        if size is None:
+            conc = getattr(self.inner, "max_concurrency", None)
+            if not isinstance(conc, int) or not hasattr(self.inner, "batch_size"):
+                return None
+            size = 8 * batch * conc
+        return max(batch, size - size % batch)
+
+    def chunks(self, misses: Mapping[str, Item]) -> list[dict[str, Item]]:
+        """Split ``misses`` into the ordered chunks forwarded to ``inner.ajudge``."""
+        size = self.chunk_size()
+        ids = list(misses)
+        if size is None or len(ids) <= size:
+            return [dict(misses)] if ids else []
+        return [{i: misses[i] for i in ids[s : s + size]} for s in range(0, len(ids), size)]
+
+    def lookup(
+        self, description: str, items: Mapping[str, Item]
+    ) -> tuple[dict[str, Judgment], dict[str, Item], dict[str, list[str]], bytes, str, list[bytes]]:
+        """Split a judge job into cache hits and the misses to forward.
+
+        Returns:
+            ``(hits {id: Judgment}, misses {representative id: item}, same {representative
+            id: [ids with the same content]}, context digest, context body, item hashes)``.
+        """
+        ctx, body = self.cache.context(model_identity(self.inner), "judge", description)
+        hashes = self.cache.item_hashes(items)
+        found = self.cache.get_many(ctx, hashes)
+        hits: dict[str, Judgment] = {}
+        misses: dict[str, Item] = {}
+        same: dict[str, list[str]] = {}
+        rep_of: dict[bytes, str] = {}
+        for (item_id, item), h in zip(items.items(), hashes):
+            hit = found.get(h)
+            if hit is not None:
+                hits[item_id] = Judgment(item_id, hit[0], hit[1])
+            elif h in rep_of:
+                same[rep_of[h]].append(item_id)
+            else:
+                rep_of[h] = item_id
+                misses[item_id] = item
+                same[item_id] = [item_id]
+        return hits, misses, same, ctx, body, hashes
+
+    async def ajudge(self, description: str, items: Mapping[str, Item]) -> dict[str, Judgment]:
+        """Judge ``description`` on ``items`` (``{id: item}``); returns ``{id: Judgment}`` in ``items`` order."""
+        if not items:
+            return {}
+        hits, misses, same, ctx, body, hashes = self.lookup(description, items)
+        self.usage.cache_hits += len(hits)
+        if not misses:
+            return {i: hits[i] for i in items}
+        hash_of = dict(zip(items, hashes))
+        answered: dict[str, Judgment] = dict(hits)
+
+        async def forward(chunk: dict[str, Item]) -> None:
+            try:
+                got = await self.inner.ajudge(description, chunk)
+            except BaseException:
+                self._accrue()
+                raise
+            absent = [i for i in chunk if i not in got]
+            if absent:
+                self._accrue()
+                raise ValueError(
+                    f"{self.inner.name}: ajudge returned no answer for items {absent[:5]}; a foundation model must "
+                    "answer every id it is given"
+                )
+            usage = self._accrue()
+            self.cache.put_many(
+                ctx, [(hash_of[i], got[i].value, got[i].probability) for i in chunk], usage=usage, body=body
+            )
+            for rep in chunk:
+                j = got[rep]
+                for i in same[rep]:
+                    answered[i] = j if i == rep else Judgment(i, j.value, j.probability)
+
+        results = await asyncio.gather(*(forward(c) for c in self.chunks(misses)), return_exceptions=True)
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            done = sum(r is None for r in results)
+            if done:
+                logger.info("%s: %d of %d chunks answered and cached before the failure", self.name, done,
+                            len(results))
+            raise errors[0]
+        return {i: answered[i] for i in items}
+
+    def plan_judge(self, description: str, items: Mapping[str, Item]) -> list[Any]:
+        """The inner model's ``plan_judge`` on the cache misses, chunk by chunk (what
+        :meth:`ajudge` would send)."""
+        plan = getattr(self.inner, "plan_judge", None)
+        if not callable(plan):
+            raise ValueError(f"{type(self.inner).__name__} has no plan_judge(); only SDK backends can be planned")
+        _, misses, _, _, _, _ = self.lookup(description, items)
+        out: list[Any] = []
+        for chunk in self.chunks(misses):
+            out.extend(plan(description, chunk))
+        return out
+
+    # ---------------------------------------------------------------- mine / propose
+    def _exemplars(self, group: Mapping[str, Item]) -> list[list[str]]:
+        return [[i, h.hex()] for i, h in zip(group, self.cache.item_hashes(group))]
+
+    async def amine(
+        self, positives: Mapping[str, Item], negatives: Mapping[str, Item], *, avoid: tuple[str, ...] = ()
+    ) -> MinedFeature:
+        """Cached :meth:`FoundationModel.amine` (key: exemplar ids and contents, the avoid list)."""
+        ident = model_identity(self.inner)
+        request = {"positives": self._exemplars(positives), "negatives": self._exemplars(negatives),
+                   "avoid": list(avoid)}
+        hit = self.cache.get_answer(ident, "mine", request)
+        if isinstance(hit, dict) and isinstance(hit.get("description"), str) and isinstance(
+            hit.get("rationale"), str
+        ):
+            self.usage.cache_hits += 1
+            return MinedFeature(hit["description"], hit["rationale"])
+        if hit is not None:
+            logger.warning("cache %s: mine answer of the wrong shape; treated as a miss", self.cache.path)
+        try:
+            mined = await self.inner.amine(positives, negatives, avoid=tuple(avoid))
+        finally:
+            usage = self._accrue()
+        self.cache.put_answer(ident, "mine", request, {"description": mined.description,
+                                                        "rationale": mined.rationale}, usage=usage)
+        return mined
+
+    async def apropose(self, task: str, examples: Mapping[str, Item], n: int) -> list[str]:
+        """Cached :meth:`FoundationModel.apropose` (key: task, example ids and contents, n)."""
+        ident = model_identity(self.inner)
+        request = {"task": task, "examples": self._exemplars(examples), "n": n}
+        hit = self.cache.get_answer(ident, "propose", request)
+        if isinstance(hit, list) and all(isinstance(d, str) for d in hit):
+            self.usage.cache_hits += 1
+            return list(hit)
+        if hit is not None:
+            logger.warning("cache %s: propose answer of the wrong shape; treated as a miss", self.cache.path)
+        try:
+            proposed = await self.inner.apropose(task, examples, n)
+        finally:
+            usage = self._accrue()
+        self.cache.put_answer(ident, "propose", request, list(proposed), usage=usage)
+        return list(proposed)
