@@ -1,0 +1,137 @@
+"""OpenAI chat-completions backend (the only module that imports ``openai``).
+
+Also serves any OpenAI-compatible server (vLLM, Ollama, llama.cpp) through
+``base_url``. Answers come as structured output: ``response_format`` with a strict
+json_schema (``structured="json_schema"``, default), or ``{"type": "json_object"}``
+(``"json_object"``), or plain text (``"none"``) for servers without either; in the
+last two cases the schema is stated in the system prompt. Retries (429 honouring
+``retry-after``, 5xx, timeouts, dropped connections; backoff with jitter) are the SDK's own.
+
+Install: ``pip install 'genz-pyro[openai]'``; the key comes from ``api_key=`` or
+``OPENAI_API_KEY`` (a local server given by ``base_url`` needs none).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+from typing import Any, Mapping
+
+from .errors import AuthenticationError, FoundationModelError, MissingDependencyError
+from .llm import Completion, LLMBackend, translate_sdk_error
+from .prompts import Prompt
+
+__all__ = ["OpenAIModel", "import_openai"]
+
+DEFAULT_MODEL = "gpt-4.1"
+_STRUCTURED = ("json_schema", "json_object", "none")
+_TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+
+
+def import_openai() -> Any:
+    """The ``openai`` SDK, or :class:`MissingDependencyError` with the install hint."""
+    try:
+        import openai
+    except ImportError as e:
+        raise MissingDependencyError("openai", "openai") from e
+    return openai
+
+
+class OpenAIModel(LLMBackend):
+    """A model behind the OpenAI chat-completions API or an OpenAI-compatible server.
+
+    Args:
+        model: e.g. ``"gpt-4.1"``, or the name a local server serves.
+        base_url: e.g. ``"http://localhost:8000/v1"`` (vLLM), ``"http://localhost:11434/v1"`` (Ollama).
+        structured: ``"json_schema"`` | ``"json_object"`` | ``"none"`` (see module doc).
+        token_param: ``"max_tokens"`` (widely supported) or ``"max_completion_tokens"``
+            (required by OpenAI's reasoning models).
+        **kwargs: see :class:`~genz_pyro.fm.llm.LLMBackend`.
+    """
+
+    provider = "openai"
+
+    def __init__(
+        self,
+        model: str = DEFAULT_MODEL,
+        *,
+        base_url: str | None = None,
+        structured: str = "json_schema",
+        token_param: str = "max_tokens",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(model, **kwargs)
+        import_openai()
+        if structured not in _STRUCTURED:
+            raise ValueError(f"structured must be one of {_STRUCTURED}, got {structured!r}")
+        if token_param not in _TOKEN_PARAMS:
+            raise ValueError(f"token_param must be one of {_TOKEN_PARAMS}, got {token_param!r}")
+        self.base_url = base_url
+        self.structured = structured
+        self.token_param = token_param
+
+    def _identity_extras(self) -> dict[str, Any]:
+        return {"structured": self.structured}
+
+    def _client(self) -> Any:
+        openai = import_openai()
+        key = self._api_key or os.environ.get("OPENAI_API_KEY")
+        if not key:
+            if self.base_url is None:
+                raise AuthenticationError("openai: no API key; set OPENAI_API_KEY or pass api_key=", provider="openai")
+            key = "not-needed"  # local OpenAI-compatible servers ignore the key
+        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout)
+
+    def _base(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, self.token_param: self.max_tokens}
+        if self.temperature is not None:
+            params["temperature"] = self.temperature
+        return params
+
+    def request_params(self, prompt: Prompt) -> dict[str, Any]:
+        system = prompt.system
+        params = self._base()
+        if self.structured == "json_schema":
+            params["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": prompt.name, "schema": prompt.schema, "strict": True},
+            }
+        else:
+            system += "\nAnswer with only a JSON object matching this JSON schema: " + json.dumps(prompt.schema)
+            if self.structured == "json_object":
+                params["response_format"] = {"type": "json_object"}
+        params["messages"] = [{"role": "system", "content": system}, {"role": "user", "content": prompt.user}]
+        return params
+
+    def image_params(self, data: bytes, media_type: str, prompt: str) -> dict[str, Any]:
+        params = self._base()
+        url = f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+        params["messages"] = [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": prompt}, {"type": "image_url", "image_url": {"url": url}}],
+            }
+        ]
+        return params
+
+    async def _send(self, client: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        completion = await client.chat.completions.create(**params)
+        return completion.model_dump(mode="json")
+
+    def completion_from_body(self, body: Mapping[str, Any], prompt: Prompt | None) -> Completion:
+        usage = body.get("usage") or {}
+        n_in, n_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+        choices = body.get("choices") or [{}]
+        choice = choices[0] or {}
+        message = choice.get("message") or {}
+        text = message.get("content") or ""
+        if message.get("refusal"):
+            text = ""
+        return Completion(None, text, n_in, n_out, truncated=choice.get("finish_reason") == "length")
+
+    def _map_error(self, err: BaseException) -> FoundationModelError | None:
+        openai = import_openai()
+        return translate_sdk_error(
+            err, openai, openai.OpenAIError, "openai", max_retries=self.max_retries, timeout=self.timeout
+        )
