@@ -194,3 +194,90 @@ def test_async_concurrent_judges_share_the_cache(cache):
     assert [r == expected(w, ITEMS) for r, w in zip(res, WORDS)] == [True] * 5
     assert m.usage.calls == 5 and m.usage.input_tokens == 5 * 400  # each increment counted once
     assert sum(cache.counts()[k] for k in ("judgments",)) == 200
+
+
+# ------------------------------------------------ the real SDK backends at a local server
+from genz_pyro.fm.anthropic_backend import AnthropicModel  # noqa: E402
+from genz_pyro.fm.errors import ProviderError  # noqa: E402
+from genz_pyro.fm.openai_backend import OpenAIModel  # noqa: E402
+from genz_pyro.fm.prompts import PROMPT_VERSIONS  # noqa: E402
+
+try:
+    from tests.fm.servers import FakeProvider, Fault
+except ImportError:  # tests/ is not a package: pytest put tests/fm on sys.path
+    from servers import FakeProvider, Fault  # type: ignore[no-redef]
+
+
+def backend(provider: str, server, **kw):
+    kw.setdefault("max_retries", 0)
+    if provider == "openai":
+        return OpenAIModel(kw.pop("model", "gpt-4.1-mini"), base_url=server.url + "/v1", api_key="k", **kw)
+    return AnthropicModel(kw.pop("model", "claude-haiku-4-5"), base_url=server.url, api_key="k", **kw)
+
+
+@pytest.fixture
+def server():
+    with FakeProvider(seed=3) as s:
+        yield s
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_warm_cache_makes_zero_http_requests(tmp_path, server, provider):
+    path = tmp_path / "c.sqlite"
+    m = CachedModel(backend(provider, server, batch_size=8), JudgmentCache(path))
+    cold = {d: m.judge(d, ITEMS) for d in ("garden", "pool")}
+    mined = m.mine({"h1": ITEMS["h1"]}, {"h2": ITEMS["h2"]}, avoid=("garden",))
+    proposed = m.propose("predict the price", {"h1": ITEMS["h1"]}, 3)
+    n_cold = len(server.model_calls())
+    assert n_cold == 2 * 5 + 2
+    assert list(cold["garden"]) == list(ITEMS)
+    assert all(j.value == ("garden" in ITEMS[i]) for i, j in cold["garden"].items())
+    # a new process: new backend object, new cache connection
+    m2 = CachedModel(backend(provider, server, batch_size=8), JudgmentCache(path))
+    assert {d: m2.judge(d, ITEMS) for d in ("garden", "pool")} == cold
+    assert m2.mine({"h1": ITEMS["h1"]}, {"h2": ITEMS["h2"]}, avoid=("garden",)) == mined
+    assert m2.propose("predict the price", {"h1": ITEMS["h1"]}, 3) == proposed
+    assert len(server.model_calls()) == n_cold  # zero requests reached the server
+    assert m2.usage.calls == 0 and m2.usage.cache_hits == 2 * 40 + 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["prompt_version", "model", "temperature", "batch_size"],
+)
+def test_changed_prompt_version_model_or_temperature_is_a_miss_at_the_server(tmp_path, server, monkeypatch,
+                                                                               change):
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    CachedModel(backend("openai", server, batch_size=10), cache).judge("porch", ITEMS)
+    assert len(server.model_calls()) == 4
+    kw: dict[str, Any] = {"batch_size": 10}
+    if change == "prompt_version":
+        monkeypatch.setitem(PROMPT_VERSIONS, "judge_batch", "judge_batch/999")
+    elif change == "model":
+        kw["model"] = "gpt-4.1"
+    elif change == "temperature":
+        kw["temperature"] = 0.5
+    else:
+        kw["batch_size"] = 20
+    CachedModel(backend("openai", server, **kw), cache).judge("porch", ITEMS)
+    assert len(server.model_calls()) == 4 + (2 if change == "batch_size" else 4)
+    # unchanged: a hit again
+    monkeypatch.undo()
+    CachedModel(backend("openai", server, batch_size=10), cache).judge("porch", ITEMS)
+    assert len(server.model_calls()) == 4 + (2 if change == "batch_size" else 4)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_persistent_failure_raises_the_library_error_and_writes_nothing(tmp_path, server, provider):
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    server.faults = [Fault("status", 500) for _ in range(100)]
+    m = CachedModel(backend(provider, server, batch_size=40, max_retries=1), cache)
+    with pytest.raises(ProviderError, match="server error 500"):
+        m.judge("garden", ITEMS)
+    with pytest.raises(ProviderError):
+        m.mine({"h1": ITEMS["h1"]}, {"h2": ITEMS["h2"]})
+    assert len(server.model_calls()) == 2 * 2  # 1 + max_retries attempts each
+    assert cache.counts() == {"judgments": 0, "answers": 0, "calls": 0, "contexts": 0}
+    server.faults = []
+    assert all(j.value == ("garden" in ITEMS[i]) for i, j in m.judge("garden", ITEMS).items())
+    assert cache.counts()["judgments"] == 40
