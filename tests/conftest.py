@@ -1,0 +1,36 @@
+"""Shared test fixtures: the location of ``../shared/data`` and per-test seeding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pyro
+import pytest
+
+#: ``../shared/data`` next to the repository, or ``$GENZ_SHARED_DATA``.
+SHARED_DATA = Path(
+    os.environ.get("GENZ_SHARED_DATA") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+).resolve()
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """Path of the read-only real datasets; skips the test when the folder is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real datasets not found at {SHARED_DATA} (set GENZ_SHARED_DATA to their folder)")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything() -> None:
+    """Before each test: empty Pyro's param store and seed random, numpy and torch with 0."""
+    pyro.clear_param_store()
+    pyro.set_rng_seed(0)
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    """A fresh ``np.random.default_rng(0)``."""
+    return np.random.default_rng(0)
