@@ -112,3 +112,59 @@ def test_threads_never_overshoot():
         t.join()
     assert len(sent) == 33  # floor(1.0 / 0.03)
     assert b.spent.cost_usd <= 1.0
+
+
+# ------------------------------------------------ the real SDK backend at a local server
+from genz_pyro.fm.cache import JudgmentCache  # noqa: E402
+from genz_pyro.fm.cached import CachedModel  # noqa: E402
+from genz_pyro.fm.openai_backend import OpenAIModel  # noqa: E402
+
+try:
+    from tests.fm.servers import FakeProvider
+except ImportError:  # tests/ is not a package: pytest put tests/fm on sys.path
+    from servers import FakeProvider  # type: ignore[no-redef]
+
+ITEMS = {f"h{n}": f"house {n} with a {'garden' if n % 3 else 'pool'}" for n in range(40)}
+
+
+@pytest.fixture
+def server():
+    with FakeProvider(seed=5) as s:
+        yield s
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_call_cap_stops_the_backend_before_the_server(tmp_path, server, concurrency):
+    budget = Budget(max_calls=3)
+    backend = OpenAIModel("gpt-4.1-mini", base_url=server.url + "/v1", api_key="k", max_retries=0,
+                          batch_size=5, max_concurrency=concurrency, budget=budget)
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    m = CachedModel(backend, cache, chunk_size=5)  # write every answered batch at once
+    with pytest.raises(BudgetExceededError):
+        m.judge("garden", ITEMS)
+    assert len(server.model_calls()) == 3  # nothing past the cap was sent
+    assert budget.spent.calls == 3 and budget.outstanding == 0
+    assert cache.counts()["judgments"] == 15  # the 3 paid answers are kept
+    # resume under a new budget: only the 5 remaining batches are sent
+    backend.budget = Budget(max_calls=5)
+    got = m.judge("garden", ITEMS)
+    assert all(j.value == ("garden" in ITEMS[i]) for i, j in got.items()) and len(got) == 40
+    assert len(server.model_calls()) == 8 and backend.budget.remaining["calls"] == 0
+
+
+def test_token_and_dollar_caps_stop_before_the_call(server):
+    probe = OpenAIModel("gpt-4.1-mini", base_url=server.url + "/v1", api_key="k", max_retries=0, batch_size=40)
+    (est,) = probe.plan_judge("garden", ITEMS)
+    # the backend reserves at least the estimated input plus its max_tokens: a cap below that refuses
+    probe.budget = tight = Budget(max_tokens=est.input_tokens + probe.max_tokens - 1)
+    with pytest.raises(BudgetExceededError, match="tokens"):
+        probe.judge("garden", ITEMS)
+    assert server.model_calls() == [] and tight.spent.calls == 0 and tight.outstanding == 0
+    probe.budget = Budget(max_cost_usd=est.cost_usd * 0.99)
+    with pytest.raises(BudgetExceededError, match="cost_usd"):
+        probe.judge("garden", ITEMS)
+    assert server.model_calls() == []
+    probe.budget = ok = Budget(max_tokens=100_000, max_cost_usd=1.0)
+    probe.judge("garden", ITEMS)
+    assert len(server.model_calls()) == 1 and ok.spent.calls == 1 and ok.outstanding == 0
+    assert ok.spent.input_tokens == probe.usage.input_tokens > 0 and ok.spent.cost_usd == probe.usage.cost_usd > 0
