@@ -95,7 +95,7 @@ class FakeProvider:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -230,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
             for part in msg.get_payload():  # type: ignore[union-attr]
                 key = part.get_param("name", header="content-disposition")
                 body[key] = part.get_payload(decode=True)
-        rec = Recorded(self.command, self.path, dict(self.headers), body, time.monotonic())
+        rec = Recorded(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body, time.monotonic())
         with self.fake.lock:
             self.fake.requests.append(rec)
         return rec
