@@ -26,14 +26,16 @@ Record fields (any field)::
     F >= T | F > T | F <= T | F < T
     F is between A and B | F is not between A and B      (inclusive)
     F starts with V | F does not start with V
-    F includes V | F does not include V   (list member; on a text field: a word)
-    F mentions "phrase" | F contains the word "w" | F does not mention "phrase"
+    F includes V | F does not include V   (a member of a ","/"|"-separated list, or the whole value)
+    F mentions "phrase" | F contains "phrase" | F contains the word "w" | F does not mention "phrase"
+                                           (whole words, case-insensitive)
 
 Record fields by role (the field is found by its name)::
 
     Located in the V zip code | Located in a zip code starting with V   (a zip/postal field)
     Directed by V          (a director field)      Starring V      (cast/actors/stars)
     Genre includes V | Genre is V                    (a genre/genres field)
+                       (these three are list membership: "Directed by A" holds for "A, B")
     Released in or after T | Released after T | Released before T | Released in T
     Released between A and B                         (a year/release_year field)
     Has T or more F | Has at least T F | Has more than T F | Has fewer than T F
@@ -170,8 +172,10 @@ def _render(p: Predicate) -> str:
         if r == "self":
             return f"Integers between {a} and {b}"
         if r == "year":
-            return f"Released between {a} and {b}"
+            return f"Released in {a}" if p.lo == p.hi else f"Released between {a} and {b}"
         if r == "count":
+            if p.lo == p.hi:
+                return f"Has exactly {a} {_name(p.field or '')}"
             return f"Has between {a} and {b} {_name(p.field or '')}"
         return f"{_name(p.field or '')} is between {a} and {b}"
     if isinstance(p, Equals):
@@ -300,7 +304,9 @@ class _NoMatch(Exception):
 
 
 def _member(table: Table, f: str, v: str) -> Predicate:
-    return Contains(f, v) if table.kind(f) == "list" else Equals(f, v)
+    """List membership; on a single value (no ``,``/``|``) the same as equality. Item by
+    item, never dependent on the other items of the batch."""
+    return Contains(f, v)
 
 
 # -- integer items
@@ -467,14 +473,22 @@ def _r_not_mentions(m: re.Match[str], t: Table) -> Predicate:
     return Not(Mentions(_field(t, m.group(1)), _unquote(m.group(2))))
 
 
-@_rule(rf"{_V} (?:includes|include|contains|lists) {_V}")
+@_rule(rf"{_V} (?:contains|contain) {_V}")
+def _r_contains(m: re.Match[str], t: Table) -> Predicate:
+    return Mentions(_field(t, m.group(1)), _unquote(m.group(2)))
+
+
+@_rule(rf"{_V} does not contain {_V}")
+def _r_not_contains(m: re.Match[str], t: Table) -> Predicate:
+    return Not(_r_contains(m, t))
+
+
+@_rule(rf"{_V} (?:includes|include|lists) {_V}")
 def _r_includes(m: re.Match[str], t: Table) -> Predicate:
-    f = _field(t, m.group(1))
-    v = _unquote(m.group(2))
-    return Contains(f, v) if t.kind(f) in ("list", "categorical") else Mentions(f, v)
+    return Contains(_field(t, m.group(1)), _unquote(m.group(2)))
 
 
-@_rule(rf"{_V} does not (?:include|contain|list) {_V}")
+@_rule(rf"{_V} does not (?:include|list) {_V}")
 def _r_not_includes(m: re.Match[str], t: Table) -> Predicate:
     return Not(_r_includes(m, t))
 

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from genz_pyro.fm.offline.english import parse
+from genz_pyro.fm.offline.english import parse, role
 from genz_pyro.fm.offline.predicates import (
     And,
     Between,
@@ -58,7 +58,8 @@ CONJ_POOL = 40
 
 STOPWORDS = frozenset(
     "a an and are as at be but by for from has have in into is it its of on or that the this to was were with "
-    "which who will there their they them than then these those so such not no nor very can also".split()
+    "which who will there their they them than then these those so such not no nor very can also about "
+    "after before over under more most some any all each other only own same too just into out off".split()
 )
 
 
@@ -133,7 +134,7 @@ def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> Itera
         best = np.max(bacc)
         if not np.isfinite(best):
             return
-        tied = [make(int(i)) for i in np.flatnonzero(np.isclose(bacc, best, atol=1e-12))]
+        tied = [make(int(i)) for i in np.flatnonzero(np.isclose(bacc, best, atol=1e-12))[:64]]
         out.append(min(tied, key=lambda pr: (-_roundness(pr), render_key(pr))))
 
     # one-sided cuts between u[i] and u[i+1]
@@ -208,20 +209,28 @@ def _counted(values: Iterable[Iterable[str]], min_count: int) -> list[str]:
     return sorted(v for v, c in counts.items() if c >= min_count)
 
 
-def _symbolic_candidates(table: Table, field: str | None) -> list[Predicate]:
+Scored = tuple[Predicate, np.ndarray]
+
+
+def _symbolic_candidates(table: Table, field: str | None) -> list[Scored]:
+    """Equality, prefix, list-member and word/bigram tests with their exemplar vectors."""
     kind = table.kind(field)
-    out: list[Predicate] = []
+    out: list[Scored] = []
     folded = table.folded(field)
     code = table.is_code(field)
-    if kind in ("categorical",) or code:
+    member_role = role(field) in ("director", "cast", "genre")
+    if (kind in ("categorical",) or code) and not member_role:
         for v in _counted(([s] if s else [] for s in folded), 2):
-            out.append(Equals(field, table.display_value(field, v)))
+            p = Equals(field, table.display_value(field, v))
+            out.append((p, evaluate(p, table)))
     if code:
         prefixes = ([s[:k] for k in range(1, len(s))] if s else [] for s in folded)
-        out.extend(Prefix(field, p) for p in _counted(prefixes, 2))
-    if kind == "list":
-        for v in _counted(table.tokens(field), 2):
-            out.append(Contains(field, table.display_value(field, v)))
+        for v in _counted(prefixes, 2):
+            out.append((Prefix(field, v), np.array([s is not None and s.startswith(v) for s in folded])))
+    if kind == "list" or (member_role and kind == "categorical"):
+        toks = table.tokens(field)
+        for v in _counted(toks, 2):
+            out.append((Contains(field, table.display_value(field, v)), np.array([v in t for t in toks])))
     if kind == "text" or (field is None and kind == "categorical"):
         grams = []
         for s in table.text(field):
@@ -229,7 +238,8 @@ def _symbolic_candidates(table: Table, field: str | None) -> list[Predicate]:
             g = {w for w in words if w not in STOPWORDS and (len(w) >= 3 or w.isdigit())}
             g.update(f"{a} {b}" for a, b in zip(words, words[1:]) if a not in STOPWORDS and b not in STOPWORDS)
             grams.append(g)
-        out.extend(Mentions(field, w) for w in _counted(grams, 2))
+        for w in _counted(grams, 2):
+            out.append((Mentions(field, w), np.array([w in g for g in grams])))
     return out
 
 
@@ -239,15 +249,15 @@ def _fields(table: Table) -> list[str | None]:
     return [None]
 
 
-def _candidates(table: Table, y: np.ndarray) -> list[Predicate]:
-    cands: list[Predicate] = []
+def _candidates(table: Table, y: np.ndarray) -> list[Scored]:
+    cands: list[Scored] = []
     for f in _fields(table):
         kind = table.kind(f)
         if kind == "numeric" and not (f is not None and table.is_code(f)):
-            cands.extend(_numeric_candidates(table, f, y))
-        cands.extend(_symbolic_candidates(table, f))
-    singles = [c for c in cands if not isinstance(c, (Not, Compare, Bit, ModEq, ModRange, Between))]
-    cands.extend(Not(c) for c in singles)
+            cands.extend((p, evaluate(p, table)) for p in _numeric_candidates(table, f, y))
+        sym = _symbolic_candidates(table, f)
+        cands.extend(sym)
+        cands.extend((Not(p), ~v) for p, v in sym)
     return cands
 
 
@@ -288,38 +298,43 @@ def mine_predicate(
     y = np.array([True] * len(pos) + [False] * len(neg))
     cands = _candidates(table, y)
     avoided = _avoid_vectors(avoid, table)
-
-    scored: list[tuple[float, float, str, Predicate, np.ndarray]] = []
-    seen: set[bytes] = set()
-    for p in cands:
-        v = evaluate(p, table)
+    keep = []
+    for p, v in cands:
         if v.all() or not v.any():
             continue
-        key = np.packbits(v).tobytes() + bytes([v.size % 8])
-        if key in avoided:
+        if np.packbits(v).tobytes() + bytes([v.size % 8]) in avoided:
             continue
-        b = _bacc(v, y)
-        scored.append((b - COST_WEIGHT * cost(p), b, render_key(p), p, v))
-        seen.add(key)
-    if not scored:
+        keep.append((p, v))
+    if not keep:
         raise ValueError(
             "exemplars: no predicate of the offline grammar separates these positives from negatives "
             "(all candidates are constant or avoided); pass more varied exemplars"
         )
-    scored.sort(key=lambda s: (-s[0], cost(s[3]), -_roundness(s[3]), s[2]))
-    best = scored[0]
+    mat = np.stack([v for _, v in keep])  # [C, M]
+    baccs = 0.5 * (mat[:, y].mean(axis=1) + (~mat[:, ~y]).mean(axis=1))
+    costs = [cost(p) for p, _ in keep]
+    scored = [
+        (float(b) - COST_WEIGHT * c, float(b), render_key(p), p, v, c) for (p, v), b, c in zip(keep, baccs, costs)
+    ]
+    top = max(s[0] for s in scored)
+    head = sorted((s for s in scored if s[0] >= top - 1e-9), key=lambda s: (s[5], -_roundness(s[3]), s[2]))
+    best = head[0][:5]
     if best[1] < CONJ_BELOW:
-        pool = sorted(scored, key=lambda s: (-s[1], cost(s[3]), s[2]))[:CONJ_POOL]
+        pool = sorted(scored, key=lambda s: (-s[1], s[5], s[2]))[:CONJ_POOL]
         conj: list[tuple[float, float, str, Predicate, np.ndarray]] = []
+        pm = np.stack([c[4] for c in pool]).astype(np.float64)  # [K, M]
+        yf = y.astype(np.float64)
+        both_pos = (pm * yf) @ pm.T / yf.sum()  # [K, K] TPR of a & b
+        both_neg = (pm * (1 - yf)) @ pm.T / (1 - yf).sum()  # FPR of a & b
+        pair_bacc = 0.5 * (both_pos + 1 - both_neg)
         for i in range(len(pool)):
             for j in range(i + 1, len(pool)):
-                v = pool[i][4] & pool[j][4]
-                if not v.any():
+                if both_pos[i, j] == 0 and both_neg[i, j] == 0:
                     continue
                 a, b2 = sorted((pool[i][3], pool[j][3]), key=render_key)
                 p = And(a, b2)
-                bacc = _bacc(v, y)
-                conj.append((bacc - COST_WEIGHT * cost(p), bacc, render_key(p), p, v))
+                bacc = float(pair_bacc[i, j])
+                conj.append((bacc - COST_WEIGHT * cost(p), bacc, render_key(p), p, pool[i][4] & pool[j][4]))
         if conj:
             conj.sort(key=lambda s: (-s[0], cost(s[3]), s[2]))
             if conj[0][0] > best[0] + CONJ_MARGIN:
@@ -332,5 +347,5 @@ def mine_predicate(
         num_positives=int(y.sum()),
         negatives_hit=int(v[~y].sum()),
         num_negatives=int((~y).sum()),
-        num_candidates=len(scored),
+        num_candidates=len(keep),
     )

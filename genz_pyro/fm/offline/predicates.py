@@ -212,7 +212,7 @@ def evaluate(p: Predicate, table: Table) -> np.ndarray:
         num = _as_number(target)
         vals = table.folded(p.field)
         out = np.array([s == target for s in vals], dtype=bool)
-        if num is not None and table.kind(p.field) == "numeric":
+        if num is not None:  # 2 == 2.0 == "2.0", item by item
             out |= table.numeric(p.field) == num
         return out
     if isinstance(p, Prefix):
@@ -256,8 +256,8 @@ def cost(p: Predicate) -> float:
         return 3.0
     if isinstance(p, (Equals, Contains)):
         return 1.0
-    if isinstance(p, Prefix):
-        return 1.5
+    if isinstance(p, Prefix):  # three characters is the natural zip-code prefix
+        return 1.5 + 0.02 * abs(len(p.prefix) - 3)
     if isinstance(p, Mentions):
         return 1.5 + 0.5 * (len(WORD_RE.findall(p.phrase)) - 1)
     raise TypeError(f"cost: not a predicate: {p!r}")

@@ -73,7 +73,10 @@ def _field_features(table: Table, field: str | None) -> Iterator[Predicate]:
             if len(value) > 3:
                 yield Prefix(field, value[:3])
         return
-    if kind == "categorical":
+    if kind == "categorical" and role(field) in ("director", "cast", "genre"):
+        for value in _most_common([list(t) for t in table.tokens(field)])[:5]:
+            yield Contains(field, table.display_value(field, value))
+    elif kind == "categorical":
         for value in _most_common([[s] for s in table.folded(field) if s])[:5]:
             yield Equals(field, table.display_value(field, value))
     if kind == "list":

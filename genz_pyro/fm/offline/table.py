@@ -52,6 +52,8 @@ def normalize_item(item: Any) -> Any:
     Raises:
         ValueError: for a bool, ``None`` or another unsupported type.
     """
+    if type(item) is dict:
+        return item
     if isinstance(item, bool) or item is None:
         raise ValueError(f"items: {item!r} is not an item; use an int, a str or a dict record")
     if isinstance(item, int):
@@ -90,6 +92,8 @@ def _to_number(v: Any) -> float:
 def _to_string(v: Any) -> str | None:
     if v is None:
         return None
+    if type(v) is str:
+        return v.strip()
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -124,9 +128,13 @@ class Table:
         self.rows: list[Any] = [normalize_item(v) for v in items.values()]
         self.n = len(self.rows)
         fields: set[str] = set()
+        seen_keys: set[tuple] = set()
         for r in self.rows:
             if isinstance(r, dict):
-                fields.update(str(k) for k in r.keys())
+                ks = tuple(r.keys())
+                if ks not in seen_keys:
+                    seen_keys.add(ks)
+                    fields.update(str(k) for k in ks)
         self.fields: tuple[str, ...] = tuple(sorted(fields))
         self._cache: dict[tuple[str, str | None], Any] = {}
 
@@ -249,19 +257,22 @@ class Table:
     def display_value(self, field: str | None, folded: str) -> str:
         """The most common original spelling of the case-folded value ``folded``
         (a list member or a whole value) in ``field``; ties go to the smallest string."""
-        counts: dict[str, int] = {}
-        for raw in self.raw(field):
-            if raw is None:
-                continue
-            if isinstance(raw, (list, tuple)):
-                cands: Sequence[str] = [_to_string(x) or "" for x in raw]
-            else:
-                s = _to_string(raw) or ""
-                cands = [s] + (_LIST_SPLIT.split(s) if ("," in s or "|" in s) else [])
-            for c in cands:
-                c = c.strip()
-                if c.casefold() == folded:
-                    counts[c] = counts.get(c, 0) + 1
-        if not counts:
-            return folded
-        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+        key = ("disp", field)
+        if key not in self._cache:
+            counts: dict[str, dict[str, int]] = {}
+            for raw in self.raw(field):
+                if raw is None:
+                    continue
+                if isinstance(raw, (list, tuple)):
+                    cands: Sequence[str] = [_to_string(x) or "" for x in raw]
+                else:
+                    s = _to_string(raw) or ""
+                    cands = [s] + (_LIST_SPLIT.split(s) if ("," in s or "|" in s) else [])
+                for c in cands:
+                    c = c.strip()
+                    d = counts.setdefault(c.casefold(), {})
+                    d[c] = d.get(c, 0) + 1
+            self._cache[key] = {
+                f: sorted(d.items(), key=lambda kv: (-kv[1], kv[0]))[0][0] for f, d in counts.items()
+            }
+        return self._cache[key].get(folded, folded)
