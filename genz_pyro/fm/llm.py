@@ -482,7 +482,11 @@ def translate_sdk_error(err: BaseException, sdk: Any, base: type, provider: str,
             f"{provider}: connection failed {tries} ({detail}); check base_url and the network, or raise max_retries=",
             provider=provider)
     if isinstance(err, sdk.APIStatusError):
-        what = "server error" if status is not None and status >= 500 else "request refused"
-        fix = "retry later or raise max_retries=" if status is not None and status >= 500 else "check the model name and parameters"
-        return ProviderError(f"{provider}: {what} {status} ({detail}); {fix}", provider=provider, status_code=status)
+        if status is not None and (status >= 500 or status in (408, 409)):
+            return ProviderError(
+                f"{provider}: server error {status} {tries} ({detail}); retry later or raise max_retries=",
+                provider=provider, status_code=status)
+        return ProviderError(
+            f"{provider}: request refused with {status} ({detail}); check the model name and parameters",
+            provider=provider, status_code=status)
     return ProviderError(f"{provider}: {detail}", provider=provider)
