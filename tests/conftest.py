@@ -15,9 +15,10 @@ SHARED_DATA = Path(
 ).resolve()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def shared_data() -> Path:
-    """Path of the read-only real datasets; skips the test when the folder is absent."""
+    """Path of the read-only real datasets (session scope, so module fixtures can use it);
+    skips the test when the folder is absent."""
     if not SHARED_DATA.is_dir():
         pytest.skip(f"real datasets not found at {SHARED_DATA} (set GENZ_SHARED_DATA to their folder)")
     return SHARED_DATA
