@@ -107,6 +107,14 @@ def _photo_kind(key: str) -> str | None:
     return None
 
 
+_KEY_FIELDS = ("image", "photo", "file", "id")
+_TEXT_FIELDS = ("description", "text")
+
+
+def _is_record(obj: Any) -> bool:
+    return isinstance(obj, dict) and any(k in obj for k in _KEY_FIELDS) and any(k in obj for k in _TEXT_FIELDS)
+
+
 def read_descriptions(path: str | Path, num_houses: int) -> dict[int, dict[str, str]]:
     """Read photo descriptions into ``{house_number: {kind: text}}`` (kinds in :data:`PHOTO_KINDS`).
 
@@ -116,7 +124,8 @@ def read_descriptions(path: str | Path, num_houses: int) -> dict[int, dict[str, 
       with text values, or house ids (``"house-12"`` or ``"12"``) with ``{kind: text}``
       values (or a single text, stored under kind ``"all"``);
     - JSONL, one object a line with an ``"image"``/``"photo"``/``"file"``/``"id"`` key and
-      a ``"description"``/``"text"`` key (what ``genz describe-images`` writes).
+      a ``"description"``/``"text"`` key (what ``genz describe-images`` writes), or a JSON
+      list of such objects.
 
     Raises:
         ValueError: naming the key or line that is not a known house/photo or has no text.
@@ -126,24 +135,32 @@ def read_descriptions(path: str | Path, num_houses: int) -> dict[int, dict[str, 
     pairs: list[tuple[str, Any, str]] = []  # (key, value, where)
     try:
         obj = json.loads(text)
-        if not isinstance(obj, dict):
+        records = None
+        if isinstance(obj, list):
+            records = [(rec, f"record {i}") for i, rec in enumerate(obj)]
+        elif isinstance(obj, dict) and _is_record(obj):  # a JSONL file of one line
+            records = [(obj, "line 1")]
+        elif isinstance(obj, dict):
+            pairs = [(str(k), v, f"key {k!r}") for k, v in obj.items()]
+        else:
             raise ValueError(f"{path}: a JSON descriptions file must hold an object {{photo or house id: text}}")
-        pairs = [(str(k), v, f"key {k!r}") for k, v in obj.items()]
     except json.JSONDecodeError:
+        records = []
         for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                records.append((json.loads(line), f"line {lineno}"))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}: line {lineno} is not valid JSON ({exc.msg})") from None
-            key = next((rec[k] for k in ("image", "photo", "file", "id") if isinstance(rec, dict) and k in rec), None)
-            val = next((rec[k] for k in ("description", "text") if isinstance(rec, dict) and k in rec), None)
-            if key is None or val is None:
-                raise ValueError(
-                    f"{path}: line {lineno} needs an 'image' (or 'photo'/'file'/'id') and a 'description' (or 'text') key"
-                )
-            pairs.append((str(key), val, f"line {lineno}"))
+    for rec, where in records or []:
+        if not _is_record(rec):
+            raise ValueError(
+                f"{path}: {where} needs an 'image' (or 'photo'/'file'/'id') and a 'description' (or 'text') key"
+            )
+        key = next(rec[k] for k in _KEY_FIELDS if k in rec)
+        val = next(rec[k] for k in _TEXT_FIELDS if k in rec)
+        pairs.append((str(key), val, where))
     out: dict[int, dict[str, str]] = {}
     for key, val, where in pairs:
         n = _house_number(key)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from genz_pyro.datasets.houses import load_houses, read_descriptions
+from genz_pyro.datasets.houses import load_houses, read_descriptions, read_houses_info
 
 HOUSES = "houses-ahmed-moustafa-2016"
 
@@ -122,6 +122,13 @@ def test_descriptions_json_and_jsonl_are_added_to_items(small: Path, tmp_path: P
     assert ds.items["house-3"]["image_descriptions"] == {"bathroom": "Tiled shower."}
     assert ds.items["house-5"]["image_descriptions"] == {"frontal": "Ranch house."}
 
+    one = tmp_path / "one.jsonl"  # a one-line JSONL file is also valid JSON: still a record
+    one.write_text(json.dumps({"image": "2_kitchen.jpg", "description": "Open plan."}) + "\n")
+    assert read_descriptions(one, 5) == {2: {"kitchen": "Open plan."}}
+    lst = tmp_path / "list.json"
+    lst.write_text(json.dumps([{"photo": "4_bedroom.jpg", "text": "Bunk beds."}, {"id": "house-1", "text": "All."}]))
+    assert read_descriptions(lst, 5) == {4: {"bedroom": "Bunk beds."}, 1: {"all": "All."}}
+
 
 def test_bad_descriptions_are_named(small: Path, tmp_path: Path) -> None:
     j = tmp_path / "desc.json"
@@ -135,6 +142,12 @@ def test_bad_descriptions_are_named(small: Path, tmp_path: Path) -> None:
     jl.write_text(json.dumps({"image": "1_frontal.jpg", "description": "ok"}) + "\n" + json.dumps({"x": 1}) + "\n")
     with pytest.raises(ValueError, match="line 2 needs an 'image'"):
         load_houses(small, descriptions=jl)
+    jl.write_text("{not json\n")
+    with pytest.raises(ValueError, match="line 1 is not valid JSON"):
+        read_descriptions(jl, 5)
+    j.write_text("[1, 2]")
+    with pytest.raises(ValueError, match="record 0 needs an 'image'"):
+        read_descriptions(j, 5)
 
 
 def test_images_dir_records_photo_paths(small: Path, tmp_path: Path) -> None:
@@ -152,3 +165,11 @@ def test_images_dir_records_photo_paths(small: Path, tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(ValueError, match="images_dir: .* holds no photos"):
         load_houses(small, images_dir=empty)
+
+
+def test_read_houses_info_parses_the_fields(small: Path) -> None:
+    rows = read_houses_info(small)
+    assert rows.shape == (5, 5)
+    np.testing.assert_array_equal(rows[4], [3, 2.5, 1500, 85255, 400000])
+    ds = load_houses(small, test_fraction=0.2, val_fraction=0.25)
+    assert ds.items["house-5"]["bathrooms"] == 2.5 and (len(ds.train), len(ds.val), len(ds.test)) == (3, 1, 1)
