@@ -105,3 +105,39 @@ def test_baselines_check_the_dataset(houses_dir: Path) -> None:
         movies_baselines(ds)
     with pytest.raises(ValueError, match="val: the validation split is empty"):
         houses_baselines(load_houses(houses_dir, val_fraction=0.0))
+
+
+def test_optional_sklearn_references_use_the_four_numbers(houses_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With scikit-learn present, the tree references are fitted on train + val rows of
+    (bedrooms, bathrooms, area, zip) and scored on test; a stand-in module records the calls."""
+    import types
+
+    calls: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    class _Mean:
+        def __init__(self, **kwargs: object) -> None:
+            self.kwargs = kwargs
+
+        def fit(self, X: np.ndarray, y: np.ndarray) -> "_Mean":
+            calls.append((type(self).__name__, X, y))
+            self.mu = float(np.mean(y))
+            return self
+
+        def predict(self, X: np.ndarray) -> np.ndarray:
+            return np.full(len(X), self.mu)
+
+    ensemble = types.ModuleType("sklearn.ensemble")
+    ensemble.RandomForestRegressor = type("RandomForestRegressor", (_Mean,), {})  # type: ignore[attr-defined]
+    ensemble.GradientBoostingRegressor = type("GradientBoostingRegressor", (_Mean,), {})  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "sklearn", types.ModuleType("sklearn"))
+    monkeypatch.setitem(sys.modules, "sklearn.ensemble", ensemble)
+    ds = load_houses(houses_dir, seed=2)
+    res = houses_baselines(ds)
+    assert [c[0] for c in calls] == ["RandomForestRegressor", "GradientBoostingRegressor"]
+    fit_rows = np.concatenate([ds.train, ds.val])
+    X = calls[0][1]
+    assert X.shape == (len(fit_rows), 4)
+    first = ds.items[ds.ids[fit_rows[0]]]
+    np.testing.assert_array_equal(X[0], [first["bedrooms"], first["bathrooms"], first["area"], float(first["zipcode"])])
+    assert res["random_forest"].test == pytest.approx(res["train_mean"].test, abs=1e-12)
+    assert houses_baselines(ds, include_sklearn=False).keys() == {"train_median", "train_mean", "least_squares", "zip_ridge"}
