@@ -28,6 +28,7 @@ from .protocol import Item, render_item
 
 __all__ = [
     "PROMPT_VERSIONS",
+    "ANSWER_NAMES",
     "Prompt",
     "escape_data",
     "item_block",
@@ -43,6 +44,14 @@ PROMPT_VERSIONS: dict[str, str] = {
     "judge_batch": "judge_batch/1",
     "mine": "mine/1",
     "propose": "propose/1",
+}
+
+#: The tool / json-schema name each template's answer is given through.
+ANSWER_NAMES: dict[str, str] = {
+    "judge_single": "record_judgment",
+    "judge_batch": "record_judgments",
+    "mine": "record_characteristic",
+    "propose": "record_features",
 }
 
 _DATA_RULE = (
@@ -121,7 +130,7 @@ def judge_single_prompt(description: str, item_id: str, item: Item, *, with_prob
         props["probability"] = {"type": ["number", "null"], "description": "P(yes), 0 to 1"}
         required.append("probability")
     schema = {"type": "object", "properties": props, "required": required, "additionalProperties": False}
-    return Prompt("judge_single", PROMPT_VERSIONS["judge_single"], system, user, "record_judgment", schema, ids)
+    return Prompt("judge_single", PROMPT_VERSIONS["judge_single"], system, user, ANSWER_NAMES["judge_single"], schema, ids)
 
 
 def judge_batch_prompt(description: str, items: Mapping[str, Item]) -> Prompt:
@@ -147,7 +156,7 @@ def judge_batch_prompt(description: str, items: Mapping[str, Item]) -> Prompt:
         "required": ["holds", "does_not_hold"],
         "additionalProperties": False,
     }
-    return Prompt("judge_batch", PROMPT_VERSIONS["judge_batch"], system, user, "record_judgments", schema, ids)
+    return Prompt("judge_batch", PROMPT_VERSIONS["judge_batch"], system, user, ANSWER_NAMES["judge_batch"], schema, ids)
 
 
 def mine_prompt(
@@ -180,7 +189,7 @@ def mine_prompt(
         "required": ["characteristic", "rationale"],
         "additionalProperties": False,
     }
-    return Prompt("mine", PROMPT_VERSIONS["mine"], system, user, "record_characteristic", schema)
+    return Prompt("mine", PROMPT_VERSIONS["mine"], system, user, ANSWER_NAMES["mine"], schema)
 
 
 def propose_prompt(task: str, examples: Mapping[str, Item], n: int) -> Prompt:
@@ -202,7 +211,7 @@ def propose_prompt(task: str, examples: Mapping[str, Item], n: int) -> Prompt:
         "required": ["features"],
         "additionalProperties": False,
     }
-    return Prompt("propose", PROMPT_VERSIONS["propose"], system, user, "record_features", schema)
+    return Prompt("propose", PROMPT_VERSIONS["propose"], system, user, ANSWER_NAMES["propose"], schema)
 
 
 def _check_description(description: str) -> None:
