@@ -33,12 +33,15 @@ class ExemplarConfig:
         mode: ``"threshold"`` (``z = q > 0.5``) or ``"sample"`` (``z ~ Bernoulli(q)``).
         disagree_fraction: when current judgments are given, the share of each group
             drawn from items whose judgment disagrees with the group (the rest agree).
+        confident: draw each group from its ``confident_pool`` share of most confident
+            members (largest ``|q - 0.5|``) instead of from all members; ``1.0`` = all.
     """
 
     num_positive: int = 16
     num_negative: int = 16
     mode: str = "threshold"
     disagree_fraction: float = 0.5
+    confident: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_positive < 1 or self.num_negative < 1:
@@ -48,6 +51,8 @@ class ExemplarConfig:
             )
         if self.mode not in ("threshold", "sample"):
             raise ValueError(f"ExemplarConfig: mode must be 'threshold' or 'sample', got {self.mode!r}")
+        if not 0.0 < self.confident <= 1.0:
+            raise ValueError(f"ExemplarConfig: confident must be in (0, 1], got {self.confident}")
         if not 0.0 <= self.disagree_fraction <= 1.0:
             raise ValueError(
                 f"ExemplarConfig: disagree_fraction must be in [0, 1], got {self.disagree_fraction}"
@@ -152,6 +157,15 @@ def sample_exemplars(
             raise ValueError(f"judgments: expected shape ({n},) like q, got {s.shape}")
         wrong = (s > 0.5) != z
     pos, neg = rows[z[rows]], rows[~z[rows]]
+    if config.confident < 1.0:
+        qa = np.asarray(q.detach().cpu().numpy() if isinstance(q, torch.Tensor) else q, dtype=np.float64)
+
+        def top(members: np.ndarray, k: int) -> np.ndarray:
+            keep = max(k, int(np.ceil(config.confident * members.size)))
+            order = np.argsort(-np.abs(qa[members] - 0.5), kind="stable")
+            return np.sort(members[order[:keep]])
+
+        pos, neg = top(pos, config.num_positive), top(neg, config.num_negative)
     if pos.size == 0 or neg.size == 0:
         raise ValueError(
             f"q: the posterior puts all {rows.size} candidate items in one group "

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["Subgroup", "scaled_sq_error", "largest_error_subgroup"]
+__all__ = ["Subgroup", "scaled_sq_error", "largest_error_subgroup", "ranked_subgroups"]
 
 
 @dataclass(frozen=True)
@@ -52,17 +52,17 @@ def scaled_sq_error(y: torch.Tensor, mean: torch.Tensor, sigma2: torch.Tensor) -
     return ((y - mean) ** 2 / sigma2).sum(-1)
 
 
-def largest_error_subgroup(
+def ranked_subgroups(
     zhat: torch.Tensor | np.ndarray, error: torch.Tensor | np.ndarray, *, min_size: int = 2
-) -> Subgroup:
-    """The combination of ``zhat`` values with the largest total error.
+) -> list[Subgroup]:
+    """Every combination of ``zhat`` values with at least ``min_size`` members, by
+    decreasing total error (ties broken by the combination, so never by dict order).
+    When no combination is large enough, all combinations are ranked.
 
     Args:
         zhat: ``[N, K]`` 0/1 feature values (the posterior mode of the current features).
         error: ``[N]`` per-item errors (see :func:`scaled_sq_error`).
-        min_size: combinations with fewer members are not eligible (an exemplar
-            split needs items on both sides); if none is eligible the largest
-            combination of all is returned.
+        min_size: smallest eligible subgroup (an exemplar split needs items on both sides).
 
     Raises:
         ValueError: for mismatched shapes or negative / non-finite errors.
@@ -78,12 +78,21 @@ def largest_error_subgroup(
     zb = (z > 0.5).astype(np.int64)
     keys = [tuple(int(v) for v in row) for row in zb]
     totals: dict[tuple[int, ...], float] = {}
-    sizes: dict[tuple[int, ...], int] = {}
-    for key, err in zip(keys, e):
+    members: dict[tuple[int, ...], list[int]] = {}
+    for i, (key, err) in enumerate(zip(keys, e)):
         totals[key] = totals.get(key, 0.0) + float(err)
-        sizes[key] = sizes.get(key, 0) + 1
-    eligible = [c for c in totals if sizes[c] >= min_size] or list(totals)
-    # ties broken by the combination itself so the choice never depends on dict order
-    best = max(eligible, key=lambda c: (totals[c], c))
-    members = np.array([i for i, key in enumerate(keys) if key == best], dtype=np.int64)
-    return Subgroup(combination=best, members=members, total_error=totals[best], totals=totals)
+        members.setdefault(key, []).append(i)
+    eligible = [c for c in totals if len(members[c]) >= min_size] or list(totals)
+    order = sorted(eligible, key=lambda c: (totals[c], c), reverse=True)
+    return [
+        Subgroup(combination=c, members=np.array(members[c], dtype=np.int64), total_error=totals[c], totals=totals)
+        for c in order
+    ]
+
+
+def largest_error_subgroup(
+    zhat: torch.Tensor | np.ndarray, error: torch.Tensor | np.ndarray, *, min_size: int = 2
+) -> Subgroup:
+    """The combination of ``zhat`` values with the largest total error ``E_c``
+    (first of :func:`ranked_subgroups`; same arguments and errors)."""
+    return ranked_subgroups(zhat, error, min_size=min_size)[0]

@@ -1,0 +1,395 @@
+"""The paper's Algorithms 1-3 as single steps on the TRAINING items.
+
+- :func:`add_step` is Algorithm 1 (``conditional=False``) and Algorithm 2
+  (``conditional=True``): append a decoupled feature (``eps = 0.5``, random ``q``),
+  fit, split the items by its posterior, mine a description from exemplars
+  (Algorithm 2: only from the subgroup of the other features with the largest
+  total error), judge EVERY item with it (train, validation and test), re-estimate
+  its ``eps`` (eq. 14) and refit. A feature positive for fewer than ``min_activity``
+  or more than ``max_activity`` of the training items is discarded at once.
+- :func:`remove_step` is Algorithm 3: refit without each feature (warm-started) and
+  drop the one whose removal lowers the bound least.
+
+The steps are pure with respect to the run: they take the current fit and return an
+outcome; :class:`genz_pyro.discovery.Discovery` records and persists it. Fitting
+uses ``genz_pyro.infer.fit.fit`` on the training rows only.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from genz_pyro.data import GenZData
+from genz_pyro.discovery.exemplars import ExemplarConfig, ExemplarSplit, sample_exemplars
+from genz_pyro.discovery.subgroups import Subgroup, ranked_subgroups, scaled_sq_error
+from genz_pyro.fm.protocol import FoundationModel, Item
+from genz_pyro.infer.result import FitResult
+
+__all__ = [
+    "EPS_MIN",
+    "INIT_MARGIN",
+    "FitSpec",
+    "AddOutcome",
+    "RemoveOutcome",
+    "estimate_eps",
+    "with_judgments",
+    "initial_q",
+    "decoupled_fit",
+    "error_subgroups",
+    "choose_exemplars",
+    "add_step",
+    "remove_step",
+]
+
+EPS_MIN = 1e-3  # eps is clipped to [EPS_MIN, 0.5] (genz-math.md, M step)
+INIT_MARGIN = 0.02  # the new feature's initial q is INIT_MARGIN or 1 - INIT_MARGIN at random
+
+
+@dataclass(frozen=True)
+class FitSpec:
+    """How the statistical model is fitted inside the loop (passed to ``fit``).
+
+    Attributes:
+        link: ``"linear"``, ``"mlp"`` (a fresh link is built for every K).
+        engine: engine name or ``None`` for ``fit``'s default for the link.
+        options: extra keyword arguments for ``fit`` (``max_sweeps``, ``tol``, ...).
+    """
+
+    link: str = "linear"
+    engine: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+    def __call__(
+        self,
+        data: GenZData,
+        *,
+        eps: torch.Tensor | None,
+        decoupled: torch.Tensor | None,
+        q_init: torch.Tensor | None,
+        seed: int,
+    ) -> FitResult:
+        """``fit(data, ...)`` with this spec; ``[N, K]`` data of the training items."""
+        from genz_pyro.infer.fit import fit  # imported late: the engines import heavy modules
+
+        return fit(
+            data,
+            link=self.link,
+            engine=self.engine,
+            eps=eps,
+            decoupled=decoupled,
+            q_init=q_init,
+            seed=seed,
+            **dict(self.options),
+        )
+
+
+@dataclass
+class AddOutcome:
+    """What one add step produced.
+
+    Attributes:
+        description: the mined description.
+        judgments: ``[N_all]`` 0/1 judgments of every item (all splits), row order.
+        positive, negative: exemplar item ids shown to the miner.
+        subgroup: Algorithm 2's combination (``None`` for Algorithm 1).
+        eps: the re-estimated flip probability (eq. 14), clipped to ``[EPS_MIN, 0.5]``.
+        activity: share of training items judged positive.
+        discarded: ``""`` when kept, else the reason (``"activity"``, ``"duplicate"``).
+        result: the refit with the feature appended (``None`` when discarded).
+        fit_time, fm_time: seconds in the statistical fit and in foundation-model calls.
+    """
+
+    description: str
+    judgments: np.ndarray
+    positive: list[str]
+    negative: list[str]
+    subgroup: tuple[int, ...] | None
+    eps: float
+    activity: float
+    discarded: str
+    result: FitResult | None
+    fit_time: float
+    fm_time: float
+
+
+@dataclass
+class RemoveOutcome:
+    """What one removal step produced.
+
+    Attributes:
+        index: the removed feature's column.
+        bounds: ``[K]`` training bound after removing each feature.
+        result: the refit without that feature.
+        fit_time: seconds in the statistical fits.
+    """
+
+    index: int
+    bounds: list[float]
+    result: FitResult
+    fit_time: float
+
+
+def estimate_eps(q: torch.Tensor, s: torch.Tensor) -> float:
+    """Eq. 14: ``eps = mean_n [q_n (1 - s_n) + (1 - q_n) s_n]``, clipped to ``[EPS_MIN, 0.5]``.
+
+    Args:
+        q: ``[N]`` posterior of the feature; s: ``[N]`` its 0/1 judgments.
+    """
+    e = float((q * (1 - s) + (1 - q) * s).mean())
+    return min(max(e, EPS_MIN), 0.5)
+
+
+def with_judgments(data: GenZData, column: torch.Tensor | None, name: str) -> GenZData:
+    """``data`` with one more judgment column (``None``: a placeholder column marked
+    missing, for a decoupled feature that has no description yet).
+
+    Args:
+        data: ``[N, K]`` data; column: ``[N]`` 0/1 or ``None``; name: the new feature's name.
+    """
+    n, k = data.num_items, data.num_features
+    col = torch.zeros(n, 1, dtype=data.judgments.dtype) if column is None else column.reshape(n, 1).to(
+        data.judgments.dtype
+    )
+    miss_old = data.missing if data.missing is not None else torch.zeros(n, k, dtype=torch.bool)
+    miss_new = torch.full((n, 1), column is None, dtype=torch.bool)
+    missing = torch.cat([miss_old, miss_new], dim=1)
+    return GenZData(
+        judgments=torch.cat([data.judgments, col], dim=1),
+        targets=data.targets,
+        covariates=data.covariates,
+        missing=missing if bool(missing.any()) else None,
+        feature_names=tuple(data.feature_names) + (name,),
+    )
+
+
+def _generator(seed: int) -> torch.Generator:
+    g = torch.Generator()
+    g.manual_seed(int(seed))
+    return g
+
+
+def initial_q(data: GenZData, current: FitResult | None, *, seed: int, init: str = "residual") -> torch.Tensor:
+    """The new decoupled feature's starting posterior ``[N, 1]``: ``INIT_MARGIN`` or
+    ``1 - INIT_MARGIN`` per item.
+
+    ``"residual"`` (default): split the items by the sign of their residual under the
+    current fit, ``y - f(q, u)`` (the training mean when ``K = 0``), projected on its
+    first principal direction (scaled by ``1 / sigma2``) when ``D > 1``; a seeded coin
+    picks which side is positive (the paper saw both sign conventions).
+    ``"random"``: a seeded random hard split (the paper's "random q"). Mean-field CAVI
+    started from a random split stalls at the symmetric saddle ``q = 0.5`` (the new
+    weight hardly grows from sweep to sweep); hard EM escapes it, so use ``"random"``
+    with the ``"em"`` engine.
+    """
+    n = data.num_items
+    g = _generator(seed)
+    coin = bool(torch.rand(1, generator=g, dtype=torch.float64) < 0.5)
+    if init == "random":
+        side = torch.rand(n, generator=g, dtype=torch.float64) < 0.5
+    elif init == "residual":
+        y = data.targets.double()
+        if current is None or data.num_features == 0:
+            r = y - y.mean(0)
+        else:
+            with torch.no_grad():
+                mean = current.link(current.q.detach().to(data.targets.dtype), data.covariates)
+            r = (y - mean.double()) / current.sigma2.detach().double().sqrt()
+        if r.shape[1] == 1:
+            proj = r[:, 0]
+        else:
+            rc = r - r.mean(0)
+            _, _, vh = torch.linalg.svd(rc, full_matrices=False)
+            v = vh[0]
+            v = v * torch.sign(v[v.abs().argmax()])  # fix the SVD's arbitrary sign
+            proj = rc @ v
+        side = proj > 0
+        if coin:
+            side = ~side
+    else:
+        raise ValueError(f"init: must be 'residual' or 'random', got {init!r}")
+    q = torch.where(side, 1.0 - INIT_MARGIN, INIT_MARGIN)
+    return q.reshape(n, 1).to(data.judgments.dtype)
+
+
+def decoupled_fit(
+    data: GenZData, current: FitResult | None, spec: FitSpec, *, seed: int, init: str = "residual"
+) -> FitResult:
+    """Fit the model with one extra decoupled feature (``eps = 0.5``); its starting
+    ``q`` comes from :func:`initial_q`.
+
+    Args:
+        data: ``[N, K]`` training data of the current features.
+        current: the current fit (warm start of the other features) or ``None`` when ``K = 0``.
+        spec: how to fit; seed: seeds the initial ``q`` and the engine.
+        init: ``"residual"`` or ``"random"`` (see :func:`initial_q`).
+
+    Returns:
+        The fit of ``K + 1`` features; column ``K`` is the new feature.
+    """
+    n, k = data.num_items, data.num_features
+    aug = with_judgments(data, None, "__new__")
+    q_new = initial_q(data, current, seed=seed, init=init)
+    q_old = current.q.detach().to(q_new.dtype) if current is not None and k else torch.zeros(n, 0, dtype=q_new.dtype)
+    eps_old = current.eps.detach().to(q_new.dtype) if current is not None and k else torch.zeros(0, dtype=q_new.dtype)
+    eps = torch.cat([eps_old, torch.full((1,), 0.5, dtype=q_new.dtype)])
+    decoupled = torch.zeros(k + 1, dtype=torch.bool)
+    decoupled[k] = True
+    return spec(aug, eps=eps, decoupled=decoupled, q_init=torch.cat([q_old, q_new], dim=1), seed=seed)
+
+
+def error_subgroups(data: GenZData, current: FitResult | None) -> list[Subgroup]:
+    """Algorithm 2's candidates: the combinations of ``zhat = q > 0.5`` of the current
+    features by decreasing total scaled squared error ``E_c`` (one group of every item
+    when K = 0)."""
+    n = data.num_items
+    if current is None or data.num_features == 0:
+        return ranked_subgroups(np.zeros((n, 0)), np.zeros(n))
+    zhat = (current.q.detach() > 0.5).to(data.targets.dtype)
+    with torch.no_grad():
+        mean = current.link(zhat, data.covariates)
+    err = scaled_sq_error(data.targets, mean.to(data.targets.dtype), current.sigma2.detach().to(data.targets.dtype))
+    return ranked_subgroups(zhat, err)
+
+
+def choose_exemplars(
+    q: torch.Tensor, groups: list[Subgroup] | None, config: ExemplarConfig, *, seed: int
+) -> tuple[ExemplarSplit, Subgroup | None]:
+    """Exemplars of the new feature from the first subgroup (largest ``E_c``) that its
+    posterior splits into two non-empty groups; all items when ``groups`` is ``None``
+    or no subgroup is split (then the subgroup returned is ``None``).
+
+    Args:
+        q: ``[N]`` posterior of the new feature; groups: from :func:`error_subgroups`.
+    """
+    for g in groups or []:
+        try:
+            return sample_exemplars(q, config=config, candidates=g.members, seed=seed), g
+        except ValueError:  # the posterior does not split this subgroup: next largest error
+            continue
+    return sample_exemplars(q, config=config, seed=seed), None
+
+
+def add_step(
+    *,
+    model: FoundationModel,
+    items: Mapping[str, Item],
+    train: np.ndarray,
+    data: GenZData,
+    all_judgments: np.ndarray,
+    current: FitResult | None,
+    spec: FitSpec,
+    conditional: bool,
+    exemplars: ExemplarConfig,
+    avoid: Sequence[str],
+    seed: int,
+    min_activity: float = 0.02,
+    max_activity: float = 0.98,
+) -> AddOutcome:
+    """One run of Algorithm 1 (or 2 with ``conditional=True``).
+
+    Args:
+        model: the foundation model (mining and judging).
+        items: every item ``{id: item}`` in row order (all splits).
+        train: ``[N_train]`` row indices of the training items (the rows of ``data``).
+        data: ``[N_train, K]`` training data of the current features.
+        all_judgments: ``[N_all, K]`` current judgments of every item (for the
+            duplicate check).
+        current: the current fit on ``data`` (``None`` when ``K = 0``).
+        spec: how to fit.
+        conditional: Algorithm 2 (exemplars from the largest-error subgroup).
+        exemplars: exemplar group sizes and split mode.
+        avoid: descriptions the miner must not repeat (current and discarded features).
+        seed: the step's seed (initial ``q``, exemplar draw, engine).
+        min_activity, max_activity: the discard filter on the training activity rate.
+    """
+    ids = list(items.keys())
+    k = data.num_features
+    t0 = time.perf_counter()
+    dec = decoupled_fit(data, current, spec, seed=seed)
+    fit_time = time.perf_counter() - t0
+    q_new = dec.q[:, k].detach()
+
+    groups = error_subgroups(data, current) if conditional else None
+    split, group = choose_exemplars(q_new, groups, exemplars, seed=seed)
+    pos_ids = [ids[int(train[i])] for i in split.positive]
+    neg_ids = [ids[int(train[i])] for i in split.negative]
+
+    t0 = time.perf_counter()
+    mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
+    description = mined.description.strip()
+    answers = model.judge(description, items)
+    fm_time = time.perf_counter() - t0
+    missing = [i for i in ids if i not in answers]
+    if missing:
+        raise ValueError(
+            f"model: judge({description!r}) returned no answer for {len(missing)} item(s), first {missing[0]!r}; "
+            "a FoundationModel must answer every item id it is given"
+        )
+    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
+    s_train = torch.as_tensor(s_all[train], dtype=data.judgments.dtype)
+    activity = float(s_all[train].mean())
+    eps = estimate_eps(q_new.to(s_train.dtype), s_train)
+    sub = None if group is None else group.combination
+
+    reason = ""
+    if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in range(k)):
+        reason = "duplicate"
+    elif activity < min_activity or activity > max_activity:
+        reason = "activity"
+    if reason:
+        return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps, activity, reason, None, fit_time, fm_time)
+
+    # refit with the new feature coupled to its judgments; warm start from the decoupled fit
+    aug = with_judgments(data, s_train, description)
+    q_init = dec.q.detach().clone()
+    raw = float((q_new * (1 - s_train) + (1 - q_new) * s_train).mean())
+    if raw > 0.5:  # the description fits the other group better: z relabelled, the link absorbs the sign
+        q_init[:, k] = 1 - q_init[:, k]
+    eps_init = dec.eps.detach().clone()
+    eps_init[k] = eps
+    t0 = time.perf_counter()
+    result = spec(aug, eps=eps_init, decoupled=None, q_init=q_init, seed=seed + 1)
+    fit_time += time.perf_counter() - t0
+    eps_fit = float(result.eps[k])
+    return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_fit, activity, "", result, fit_time, fm_time)
+
+
+def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int) -> RemoveOutcome:
+    """Algorithm 3: drop the feature whose removal lowers the training bound least.
+
+    Every candidate is refitted without that feature, warm-started from ``current``
+    (its ``q`` and ``eps`` minus the column), and the refit with the highest bound wins
+    (ties go to the lower index).
+
+    Args:
+        data: ``[N_train, K]`` training data (``K >= 1``); current: its fit.
+
+    Raises:
+        ValueError: when there is no feature to remove.
+    """
+    k = data.num_features
+    if k < 1:
+        raise ValueError("remove_step: the model has no feature to remove; add features first")
+    t0 = time.perf_counter()
+    best: tuple[float, int, FitResult] | None = None
+    bounds: list[float] = []
+    for j in range(k):
+        keep = [c for c in range(k) if c != j]
+        sub = data.select_features(keep)
+        res = spec(
+            sub,
+            eps=current.eps.detach()[keep].clone(),
+            decoupled=None,
+            q_init=current.q.detach()[:, keep].clone(),
+            seed=seed,
+        )
+        bounds.append(res.bound)
+        if best is None or res.bound > best[0]:
+            best = (res.bound, j, res)
+    assert best is not None
+    return RemoveOutcome(index=best[1], bounds=bounds, result=best[2], fit_time=time.perf_counter() - t0)

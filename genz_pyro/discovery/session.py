@@ -1,0 +1,647 @@
+"""The discovery orchestrator: one object that runs Algorithms 1-4 and the zero-shot
+baseline on a :class:`~genz_pyro.datasets.base.Dataset`, records every step and
+can be resumed from its run directory after a kill at any point.
+
+Fitting uses the TRAINING rows only. Validation and test items are scored from
+their judgments (and covariates) alone with the fitted parameters held fixed,
+never from their targets.
+
+Example::
+
+    from genz_pyro.datasets.binary import load_binary
+    from genz_pyro.fm.offline import OfflineModel
+    from genz_pyro.discovery import Discovery
+
+    d = Discovery(load_binary(), OfflineModel(), link="linear", seed=0, run_dir="runs/binary")
+    d.run(algorithm=1, cycles=9)
+    d.features            # nine bit features, coarse to fine
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from genz_pyro.data import GenZData
+from genz_pyro.datasets.base import Dataset
+from genz_pyro.discovery import persist
+from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, remove_step
+from genz_pyro.discovery.exemplars import ExemplarConfig
+from genz_pyro.discovery.history import RunHistory, StepRecord
+from genz_pyro.discovery.scoring import Scorer
+from genz_pyro.fm.protocol import FoundationModel, Item, Usage
+from genz_pyro.infer.result import FitResult
+
+__all__ = ["Discovery", "step_seed"]
+
+_PLAN_STEPS = ("alg1", "alg2", "alg3")
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of step ``step`` of a run seeded with ``seed`` (independent streams per step)."""
+    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def _usage_delta(before: Usage, after: Usage) -> dict[str, float]:
+    return {
+        "calls": after.calls - before.calls,
+        "input_tokens": after.input_tokens - before.input_tokens,
+        "output_tokens": after.output_tokens - before.output_tokens,
+        "cost_usd": after.cost_usd - before.cost_usd,
+        "cache_hits": after.cache_hits - before.cache_hits,
+    }
+
+
+class Discovery:
+    """Feature discovery on a dataset with a foundation model.
+
+    Args:
+        dataset: items, targets ``[N, D]``, optional covariates ``[N, C]`` and a
+            train / validation / test split (``dataset.train`` must not be empty).
+        model: any :class:`~genz_pyro.fm.protocol.FoundationModel`. With a
+            ``run_dir`` it is wrapped in a ``CachedModel`` on ``run_dir/cache.sqlite``
+            (unless ``cache=False`` or it is already cached), so a resumed run
+            makes no repeated paid calls.
+        link: ``"linear"`` or ``"mlp"`` (a fresh link for every feature count).
+        engine: inference engine for ``fit`` (``None``: its default for the link).
+        metric: ``"r2"``, ``"median_absolute_error"``, ``"median_relative_error"``,
+            ``"mean_cosine_similarity"`` or a callable ``metric(pred [n, D], target [n, D]) -> float``.
+        greater_is_better: direction of a callable metric (named metrics know theirs).
+        seed: seeds every step (each step derives its own seed from it and its index).
+        exemplars: exemplar group sizes and split mode.
+        run_dir: directory for the history, checkpoint, features, predictions and cache.
+            It must not already hold a history: use :meth:`resume` for that.
+        fit_options: extra keyword arguments for ``fit`` (``max_sweeps``, ``tol``...).
+        min_activity, max_activity: features judged positive for fewer / more of the
+            training items than these shares are discarded at once (paper: 2% / 98%).
+        cache: wrap the model in the run directory's cache.
+
+    Attributes:
+        history: the :class:`RunHistory` (one record per step).
+        model: the (possibly cached) foundation model in use.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        model: FoundationModel,
+        *,
+        link: str = "linear",
+        engine: str | None = None,
+        metric: str | Callable[[Any, Any], float] = "r2",
+        greater_is_better: bool | None = None,
+        seed: int = 0,
+        exemplars: ExemplarConfig | None = None,
+        run_dir: str | Path | None = None,
+        fit_options: Mapping[str, Any] | None = None,
+        min_activity: float = 0.02,
+        max_activity: float = 0.98,
+        cache: bool = True,
+    ) -> None:
+        if not isinstance(model, FoundationModel):
+            raise ValueError(
+                f"model: expected a genz_pyro FoundationModel, got {type(model).__name__}; "
+                "use OfflineModel(), AnthropicModel(...) or OpenAIModel(...)"
+            )
+        if not isinstance(link, str) or link not in ("linear", "mlp"):
+            raise ValueError(f"link: discovery needs a link name, 'linear' or 'mlp', got {link!r}")
+        if not 0.0 <= min_activity < max_activity <= 1.0:
+            raise ValueError(
+                f"min_activity, max_activity: need 0 <= min < max <= 1, got {min_activity}, {max_activity}"
+            )
+        self.dataset = dataset
+        self.items: dict[str, Item] = dict(dataset.items)
+        self.ids = list(self.items.keys())
+        y = np.asarray(dataset.targets, dtype=np.float64)
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.shape[0] != len(self.ids):
+            raise ValueError(f"dataset: {len(self.ids)} items but {y.shape[0]} target rows; give one row per item")
+        self.train = np.asarray(dataset.train, dtype=np.int64)
+        self.val = np.asarray(dataset.val, dtype=np.int64)
+        self.test = np.asarray(dataset.test, dtype=np.int64)
+        if self.train.size < 2:
+            raise ValueError(
+                f"dataset.train: needs at least 2 training rows, got {self.train.size}; "
+                "set a split with genz_pyro.datasets.base.split_indices"
+            )
+        self._y = torch.as_tensor(y, dtype=torch.get_default_dtype())
+        u = dataset.covariates
+        self._u = None if u is None else torch.as_tensor(np.asarray(u, dtype=np.float64), dtype=self._y.dtype)
+        if self._u is not None and self._u.dim() == 1:
+            self._u = self._u.unsqueeze(-1)
+        self.seed = int(seed)
+        self.exemplars = exemplars if exemplars is not None else ExemplarConfig()
+        self.spec = FitSpec(link=link, engine=engine, options=dict(fit_options or {}))
+        self.scorer = Scorer.create(metric, greater_is_better)
+        self.min_activity, self.max_activity = float(min_activity), float(max_activity)
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.model = model
+        self.history = RunHistory(None)
+
+        # current state: descriptions, their judgments of every item, discarded texts, the fit
+        self.descriptions: list[str] = []
+        self.judgments = np.zeros((len(self.ids), 0))
+        self.discarded: list[str] = []
+        self.pool: dict[str, np.ndarray] = {}  # judgments [N_all] of every description ever judged
+        self._result: FitResult | None = None
+        self._last_state: dict[str, Any] | None = None
+
+        if self.run_dir is not None:
+            if (self.run_dir / "history.jsonl").exists() and (self.run_dir / "history.jsonl").stat().st_size:
+                raise ValueError(
+                    f"run_dir: {self.run_dir} already holds a run; continue it with "
+                    "Discovery.resume(run_dir, dataset, model) or pick a new directory"
+                )
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.history = RunHistory(self.run_dir / "history.jsonl")
+            self.model = self._wrap_cached(model) if cache else model
+            persist.atomic_write(self.run_dir / "config.json", json.dumps(self._config(), indent=2, sort_keys=True))
+
+    # ------------------------------------------------------------- configuration
+    def _wrap_cached(self, model: FoundationModel) -> FoundationModel:
+        from genz_pyro.fm.cache import JudgmentCache
+        from genz_pyro.fm.cached import CachedModel
+
+        if isinstance(model, CachedModel):
+            return model
+        assert self.run_dir is not None
+        return CachedModel(model, JudgmentCache(self.run_dir / "cache.sqlite"))
+
+    def _config(self) -> dict[str, Any]:
+        return {
+            "format": "genz-pyro-discovery/1",
+            "dataset": self.dataset.name,
+            "num_items": len(self.ids),
+            "fingerprint": persist.dataset_fingerprint(self.items, self._y.numpy()),
+            "model": getattr(self.model, "name", type(self.model).__name__),
+            "link": self.spec.link,
+            "engine": self.spec.engine,
+            "fit_options": dict(self.spec.options),
+            "metric": self.scorer.name,
+            "greater_is_better": self.scorer.greater_is_better,
+            "seed": self.seed,
+            "exemplars": asdict(self.exemplars),
+            "min_activity": self.min_activity,
+            "max_activity": self.max_activity,
+        }
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def features(self) -> list[str]:
+        """The current feature descriptions (column order of the fit)."""
+        return list(self.descriptions)
+
+    @property
+    def result(self) -> FitResult | None:
+        """The current fit on the training items (``None`` before the first feature)."""
+        return self._result
+
+    def train_data(self) -> GenZData:
+        """``[N_train, K]`` GenZData of the current features on the training rows."""
+        return self._data(self.train, self.judgments)
+
+    def _data(self, rows: np.ndarray, judgments: np.ndarray, names: Sequence[str] | None = None) -> GenZData:
+        idx = torch.as_tensor(rows, dtype=torch.long)
+        return GenZData(
+            judgments=torch.as_tensor(judgments[rows], dtype=self._y.dtype).reshape(len(rows), -1),
+            targets=self._y[idx],
+            covariates=None if self._u is None else self._u[idx],
+            missing=None,
+            feature_names=tuple(names if names is not None else self.descriptions),
+        )
+
+    # ----------------------------------------------------------------- prediction
+    def _predict_rows(self, rows: np.ndarray, result: FitResult | None, judgments: np.ndarray) -> np.ndarray:
+        """``[len(rows), D]`` predicted means from judgments and covariates alone."""
+        u = None if self._u is None else self._u[torch.as_tensor(rows, dtype=torch.long)]
+        return self.scorer.predict(result, judgments[rows], u, self._y[torch.as_tensor(self.train)])
+
+    def predict(
+        self, items_or_indices: Sequence[int] | Sequence[str] | Mapping[str, Item], *, covariates: Any = None
+    ) -> np.ndarray:
+        """Predicted target means ``[n, D]`` from judgments (and covariates) alone.
+
+        Args:
+            items_or_indices: row indices of the dataset, item ids of the dataset, or
+                new items ``{id: item}`` (judged with every current feature: model calls).
+            covariates: ``[n, C]`` covariates of new items (required when the dataset has them).
+        """
+        if isinstance(items_or_indices, Mapping):
+            new = dict(items_or_indices)
+            s = np.zeros((len(new), len(self.descriptions)))
+            for j, desc in enumerate(self.descriptions):
+                ans = self.model.judge(desc, new)
+                s[:, j] = [1.0 if ans[i].value else 0.0 for i in new]
+            u = None
+            if self._u is not None:
+                if covariates is None:
+                    raise ValueError(
+                        f"covariates: the dataset has {self._u.shape[1]} covariate column(s); pass [n, C] for new items"
+                    )
+                u = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=self._y.dtype).reshape(len(new), -1)
+            return self.scorer.predict(self._result, s, u, self._y[torch.as_tensor(self.train)])
+        seq = list(items_or_indices)
+        if seq and all(isinstance(v, str) for v in seq):
+            pos = {i: r for r, i in enumerate(self.ids)}
+            unknown = [v for v in seq if v not in pos]
+            if unknown:
+                raise ValueError(f"items_or_indices: unknown item id {unknown[0]!r}; pass ids of the dataset or a mapping")
+            rows = np.array([pos[v] for v in seq], dtype=np.int64)
+        else:
+            rows = np.asarray(seq, dtype=np.int64)
+            if rows.size and (rows.min() < 0 or rows.max() >= len(self.ids)):
+                raise ValueError(f"items_or_indices: row indices must lie in [0, {len(self.ids)})")
+        return self._predict_rows(rows, self._result, self.judgments)
+
+    def metrics(self) -> dict[str, float]:
+        """The metric on the train, validation and test rows (``nan`` for an empty split)."""
+        return self._metrics(self._result, self.judgments)
+
+    def _metrics(self, result: FitResult | None, judgments: np.ndarray) -> dict[str, float]:
+        out = {}
+        for name, rows in (("train", self.train), ("val", self.val), ("test", self.test)):
+            if rows.size == 0:
+                out[name] = float("nan")
+                continue
+            pred = self._predict_rows(rows, result, judgments)
+            out[name] = float(self.scorer(pred, self._y[torch.as_tensor(rows)].numpy()))
+        return out
+
+    # ------------------------------------------------------------------ recording
+    def _state(self) -> dict[str, Any]:
+        return {
+            "descriptions": list(self.descriptions),
+            "judgments": torch.as_tensor(self.judgments, dtype=torch.uint8),
+            "discarded": list(self.discarded),
+            "pool_descriptions": list(self.pool),
+            "pool": torch.as_tensor(
+                np.stack(list(self.pool.values()), axis=1) if self.pool else np.zeros((len(self.ids), 0)),
+                dtype=torch.uint8,
+            ),
+            "fit": persist.fit_to_state(self._result),
+        }
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        self.descriptions = list(state["descriptions"])
+        self.judgments = state["judgments"].numpy().astype(np.float64).reshape(len(self.ids), -1)
+        self.discarded = list(state["discarded"])
+        pool = state["pool"].numpy().astype(np.float64).reshape(len(self.ids), -1)
+        self.pool = {d: pool[:, j].copy() for j, d in enumerate(state["pool_descriptions"])}
+        self._result = persist.fit_from_state(
+            state["fit"], link=self.spec.link, target_dim=self._y.shape[1],
+            covariate_dim=0 if self._u is None else int(self._u.shape[1]),
+        )
+        self._last_state = state
+
+    def _commit(self, record: StepRecord) -> StepRecord:
+        """Make the step durable: checkpoint, then the history record, then derived files."""
+        state = self._state()
+        if self.run_dir is not None:
+            persist.save_checkpoint(self.run_dir / "params.pt", record.step, state, self._last_state)
+        self.history.append(record)
+        self._last_state = state
+        if self.run_dir is not None:
+            self._write_outputs()
+        return record
+
+    def _write_outputs(self) -> None:
+        assert self.run_dir is not None
+        feats = []
+        res = self._result
+        for j, desc in enumerate(self.descriptions):
+            entry: dict[str, Any] = {
+                "description": desc,
+                "eps": None if res is None else float(res.eps[j]),
+                "activity": float(self.judgments[self.train, j].mean()),
+            }
+            w = getattr(res.link, "feature_weight", None) if res is not None else None
+            if w is not None:
+                entry["weight"] = [float(v) for v in w.detach()[:, j]]
+            feats.append(entry)
+        persist.atomic_write(self.run_dir / "features.json", json.dumps(feats, indent=2))
+        pred = self._predict_rows(np.arange(len(self.ids)), res, self.judgments)
+        split = np.full(len(self.ids), "", dtype=object)
+        split[self.train], split[self.val], split[self.test] = "train", "val", "test"
+        buf = io.StringIO()
+        w_csv = csv.writer(buf)
+        d = self._y.shape[1]
+        w_csv.writerow(["id", "split"] + [f"pred_{i}" for i in range(d)] + [f"target_{i}" for i in range(d)])
+        y = self._y.numpy()
+        for r, item_id in enumerate(self.ids):
+            w_csv.writerow([item_id, split[r]] + [repr(float(v)) for v in pred[r]] + [repr(float(v)) for v in y[r]])
+        persist.atomic_write(self.run_dir / "predictions.csv", buf.getvalue())
+
+    def _record(self, **fields: Any) -> StepRecord:
+        res = self._result
+        return StepRecord(
+            step=len(self.history),
+            features=list(self.descriptions),
+            eps_all=[] if res is None else [float(e) for e in res.eps],
+            metric=self._metrics(res, self.judgments),
+            bound=float("nan") if res is None else float(res.bound),
+            **fields,
+        )
+
+    # ------------------------------------------------------------------ the steps
+    def add_feature(self, conditional: bool = False, *, _plan_pos: int = -1) -> StepRecord:
+        """Algorithm 1 (or Algorithm 2 with ``conditional=True``): one new feature.
+
+        Returns the step's record (``action`` ``"add"``, or ``"discard"`` when the
+        description fails the activity filter or repeats a feature).
+        """
+        step = len(self.history)
+        seed = step_seed(self.seed, step)
+        t0 = time.perf_counter()
+        before = self.model.usage.copy()
+        out: AddOutcome = add_step(
+            model=self.model,
+            items=self.items,
+            train=self.train,
+            data=self.train_data(),
+            all_judgments=self.judgments,
+            current=self._result,
+            spec=self.spec,
+            conditional=conditional,
+            exemplars=self.exemplars,
+            avoid=tuple(self.descriptions) + tuple(self.discarded),
+            seed=seed,
+            min_activity=self.min_activity,
+            max_activity=self.max_activity,
+        )
+        usage = _usage_delta(before, self.model.usage)
+        self.pool[out.description] = out.judgments
+        if out.discarded:
+            self.discarded.append(out.description)
+        else:
+            assert out.result is not None
+            self.descriptions.append(out.description)
+            self.judgments = np.concatenate([self.judgments, out.judgments[:, None]], axis=1)
+            self._result = out.result
+        record = self._record(
+            action="discard" if out.discarded else "add",
+            algorithm="alg2" if conditional else "alg1",
+            feature=out.description,
+            reason=out.discarded,
+            exemplars={"positive": out.positive, "negative": out.negative},
+            subgroup=None if out.subgroup is None else list(out.subgroup),
+            eps=out.eps,
+            activity=out.activity,
+            usage=usage,
+            time={"fit": out.fit_time, "fm": out.fm_time, "total": time.perf_counter() - t0},
+            seed=seed,
+            plan_pos=_plan_pos,
+        )
+        return self._commit(record)
+
+    def add_description(self, description: str) -> StepRecord:
+        """Add a feature with a known description (a user's or a domain expert's).
+
+        The description is judged on every item and the model refitted with it coupled
+        to its judgments (initial eps 0.1); the activity filter and the duplicate check
+        apply as for a mined feature. Recorded with ``algorithm="given"``.
+        """
+        description = str(description).strip()
+        if not description:
+            raise ValueError("description: empty; pass a feature in plain words")
+        step = len(self.history)
+        seed = step_seed(self.seed, step)
+        t0 = time.perf_counter()
+        before = self.model.usage.copy()
+        answers = self.model.judge(description, self.items)
+        fm_time = time.perf_counter() - t0
+        s_all = np.array([1.0 if answers[i].value else 0.0 for i in self.ids])
+        self.pool[description] = s_all
+        activity = float(s_all[self.train].mean())
+        reason = ""
+        if description in self.descriptions or any(
+            np.array_equal(s_all, self.judgments[:, j]) for j in range(len(self.descriptions))
+        ):
+            reason = "duplicate"
+        elif activity < self.min_activity or activity > self.max_activity:
+            reason = "activity"
+        fit_time = 0.0
+        if reason:
+            self.discarded.append(description)
+        else:
+            data = self._data(self.train, np.concatenate([self.judgments, s_all[:, None]], axis=1),
+                              self.descriptions + [description])
+            s_t = data.judgments[:, -1:]
+            q_old = self._result.q.detach().to(s_t.dtype) if self._result is not None else s_t[:, :0]
+            eps_old = self._result.eps.detach().to(s_t.dtype) if self._result is not None else s_t.new_zeros(0)
+            t1 = time.perf_counter()
+            result = self.spec(
+                data,
+                eps=torch.cat([eps_old, s_t.new_full((1,), 0.1)]),
+                decoupled=None,
+                q_init=torch.cat([q_old, 0.9 * s_t + 0.05], dim=1),
+                seed=seed,
+            )
+            fit_time = time.perf_counter() - t1
+            self.descriptions.append(description)
+            self.judgments = np.concatenate([self.judgments, s_all[:, None]], axis=1)
+            self._result = result
+        record = self._record(
+            action="discard" if reason else "add",
+            algorithm="given",
+            feature=description,
+            reason=reason,
+            eps=float("nan") if reason else float(self._result.eps[-1]),
+            activity=activity,
+            usage=_usage_delta(before, self.model.usage),
+            time={"fit": fit_time, "fm": fm_time, "total": time.perf_counter() - t0},
+            seed=seed,
+        )
+        return self._commit(record)
+
+    def remove_feature(self, *, _plan_pos: int = -1, _algorithm: str = "alg3") -> StepRecord:
+        """Algorithm 3: drop the feature whose removal lowers the training bound least.
+
+        Raises:
+            ValueError: when the model has no feature.
+        """
+        if not self.descriptions or self._result is None:
+            raise ValueError("remove_feature: the model has no feature to remove; add features first")
+        step = len(self.history)
+        seed = step_seed(self.seed, step)
+        t0 = time.perf_counter()
+        out = remove_step(self.train_data(), self._result, self.spec, seed=seed)
+        removed = self.descriptions.pop(out.index)
+        eps_removed = float(self._result.eps[out.index])
+        activity = float(self.judgments[self.train, out.index].mean())
+        self.judgments = np.delete(self.judgments, out.index, axis=1)
+        self._result = out.result
+        record = self._record(
+            action="remove",
+            algorithm=_algorithm,
+            feature=removed,
+            eps=eps_removed,
+            activity=activity,
+            usage=_usage_delta(self.model.usage, self.model.usage),  # no model call in a removal
+            time={"fit": out.fit_time, "fm": 0.0, "total": time.perf_counter() - t0},
+            seed=seed,
+            plan_pos=_plan_pos,
+        )
+        return self._commit(record)
+
+    # ------------------------------------------------------------------- plans
+    @staticmethod
+    def plan(algorithm: int, cycles: int, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2) -> list[str]:
+        """The step kinds of :meth:`run` (``"alg1"``, ``"alg2"``, ``"alg3"``)."""
+        if algorithm not in (1, 2, 3, 4):
+            raise ValueError(f"algorithm: must be 1, 2, 3 or 4, got {algorithm!r}")
+        if cycles < 0 or n_add < 0 or n_remove < 0:
+            raise ValueError(f"cycles, n_add, n_remove: must be >= 0, got {cycles}, {n_add}, {n_remove}")
+        if add_algorithm not in (1, 2):
+            raise ValueError(f"add_algorithm: must be 1 or 2, got {add_algorithm!r}")
+        if algorithm in (1, 2, 3):
+            return [f"alg{algorithm}"] * cycles
+        return ([f"alg{add_algorithm}"] * n_add + ["alg3"] * n_remove) * cycles
+
+    def run(
+        self, algorithm: int = 4, cycles: int = 10, *, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2
+    ) -> RunHistory:
+        """Run a plan of steps: Algorithm 1, 2 or 3 ``cycles`` times, or Algorithm 4:
+        ``cycles`` x (``n_add`` adds with Algorithm ``add_algorithm`` + ``n_remove`` removals).
+
+        A removal is skipped (no record) when the model has no feature. With a run
+        directory the plan is saved first; if the same plan is pending (an
+        interrupted run), the finished steps are not repeated.
+        """
+        steps = self.plan(algorithm, cycles, n_add, n_remove, add_algorithm)
+        args = {"kind": "run", "algorithm": algorithm, "cycles": cycles, "n_add": n_add,
+                "n_remove": n_remove, "add_algorithm": add_algorithm}
+        start = self._open_plan(args)
+        self._continue_run(steps, start)
+        self._close_plan()
+        return self.history
+
+    def _open_plan(self, args: dict[str, Any]) -> int:
+        """Return the position to start from: 0 for a new plan, past the last recorded
+        position for a pending identical plan."""
+        pending = self._pending_plan()
+        if pending is not None and pending["args"] == args:
+            recs = [r for r in self.history.records[pending["start_step"] :] if r.plan_pos >= 0]
+            return recs[-1].plan_pos + 1 if recs else 0
+        if self.run_dir is not None:
+            body = {"args": args, "start_step": len(self.history), "done": False}
+            persist.atomic_write(self.run_dir / "plan.json", json.dumps(body, sort_keys=True))
+        self._plan = {"args": args, "start_step": len(self.history), "done": False}
+        return 0
+
+    def _pending_plan(self) -> dict[str, Any] | None:
+        plan = getattr(self, "_plan", None)
+        if plan is None and self.run_dir is not None and (self.run_dir / "plan.json").exists():
+            plan = persist.read_json(self.run_dir / "plan.json")
+        return plan if plan is not None and not plan.get("done") else None
+
+    def _close_plan(self) -> None:
+        plan = self._pending_plan()
+        if plan is None:
+            return
+        plan = dict(plan, done=True)
+        self._plan = plan
+        if self.run_dir is not None:
+            persist.atomic_write(self.run_dir / "plan.json", json.dumps(plan, sort_keys=True))
+
+    def _continue_run(self, steps: list[str], start: int) -> None:
+        for pos in range(start, len(steps)):
+            kind = steps[pos]
+            if kind == "alg3":
+                if self.descriptions:
+                    self.remove_feature(_plan_pos=pos)
+            else:
+                self.add_feature(conditional=kind == "alg2", _plan_pos=pos)
+
+    # ----------------------------------------------------------------- zero-shot
+    def zero_shot(self, n: int = 50, *, num_examples: int = 40, min_features: int = 1) -> StepRecord:
+        """The zero-shot baseline: propose ``n`` features, judge them, prune with
+        Algorithm 3 one at a time down to ``min_features``, select on VALIDATION.
+
+        Returns the ``"select"`` record (its ``metric["test"]`` is the reported score);
+        the discovery's state becomes the selected feature set.
+        """
+        from genz_pyro.discovery.zeroshot import run_zero_shot
+
+        return run_zero_shot(self, n=n, num_examples=num_examples, min_features=min_features)
+
+    # -------------------------------------------------------------------- resume
+    @classmethod
+    def resume(
+        cls,
+        run_dir: str | Path,
+        dataset: Dataset,
+        model: FoundationModel,
+        *,
+        continue_run: bool = True,
+        cache: bool = True,
+    ) -> "Discovery":
+        """Reopen the run in ``run_dir`` and (by default) finish its pending plan.
+
+        The settings come from ``run_dir/config.json``; the state after the last
+        recorded step comes from ``params.pt``; a step in flight when the run died is
+        redone, its foundation-model answers served by ``run_dir/cache.sqlite``.
+
+        Raises:
+            ValueError: when ``run_dir`` holds no run or the dataset differs.
+        """
+        rd = Path(run_dir)
+        if not (rd / "config.json").exists():
+            raise ValueError(f"run_dir: {rd} holds no discovery run (no config.json); start one with Discovery(...)")
+        cfg = persist.read_json(rd / "config.json")
+        metric = cfg["metric"]
+        if metric == "custom":
+            raise ValueError("run_dir: the run used a custom metric callable; resume it with the same Discovery settings")
+        obj = cls(
+            dataset,
+            model,
+            link=cfg["link"],
+            engine=cfg["engine"],
+            metric=metric,
+            seed=cfg["seed"],
+            exemplars=ExemplarConfig(**cfg["exemplars"]),
+            run_dir=None,
+            fit_options=cfg["fit_options"],
+            min_activity=cfg["min_activity"],
+            max_activity=cfg["max_activity"],
+        )
+        if persist.dataset_fingerprint(obj.items, obj._y.numpy()) != cfg["fingerprint"]:
+            raise ValueError(
+                f"dataset: differs from the one the run in {rd} was started with (items or targets changed); "
+                "resume with the same dataset or start a new run_dir"
+            )
+        obj.run_dir = rd
+        obj.history = RunHistory(rd / "history.jsonl")
+        obj.model = obj._wrap_cached(model) if cache else model
+        n_done = len(obj.history)
+        if n_done:
+            states = persist.load_checkpoint(rd / "params.pt")
+            if n_done - 1 not in states:
+                raise ValueError(
+                    f"run_dir: params.pt holds steps {sorted(states)} but the history ends at step {n_done - 1}; "
+                    "the run directory was modified: start a new run_dir"
+                )
+            obj._restore(states[n_done - 1])
+        if continue_run:
+            obj.continue_pending()
+        return obj
+
+    def continue_pending(self) -> None:
+        """Finish the pending plan (an interrupted ``run`` or ``zero_shot``), if any."""
+        plan = self._pending_plan()
+        if plan is None:
+            return
+        args = plan["args"]
+        if args["kind"] == "run":
+            self.run(args["algorithm"], args["cycles"], n_add=args["n_add"], n_remove=args["n_remove"],
+                     add_algorithm=args["add_algorithm"])
+        elif args["kind"] == "zero-shot":
+            self.zero_shot(args["n"], num_examples=args["num_examples"], min_features=args["min_features"])
