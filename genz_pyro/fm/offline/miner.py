@@ -3,19 +3,22 @@
 Scoring. Every candidate predicate ``p`` is evaluated on the ``P + M`` exemplars;
 its balanced accuracy is ``(TPR + TNR) / 2`` (positives where ``p`` holds,
 negatives where it does not). The search maximises
-``balanced accuracy - 0.01 * cost(p)``, so one mislabeled exemplar out of 20
-(0.025) outweighs the complexity difference between families, while equally
-accurate predicates go to the simpler one ("2^8 bit set" over a modulo range, a
-single field test over a conjunction). Remaining ties go to the rounder threshold
-(256 over 250, 2000 over 1998), then to the smallest canonical form, so the result
-never depends on dict/set order or ``PYTHONHASHSEED``.
+``balanced accuracy - u * cost(p)`` with ``u = 0.5 / min(P, M)`` (what one exemplar
+is worth, at least 0.01): a richer predicate must explain about one more exemplar
+per unit of description length, so a few mislabeled exemplars are not fitted with an
+interval or a conjunction, while equally accurate predicates go to the simpler one
+("2^8 bit set" over a modulo range, a single field test over a conjunction).
+Remaining ties go to the rounder threshold (256 over 250, 2000 over 1998), then to
+the smallest canonical form, so the result never depends on dict/set order or
+``PYTHONHASHSEED``.
 
 Candidates are data-driven: numeric thresholds and intervals are cut between
 consecutive distinct exemplar values (the roundest number in the gap is written);
 categorical values, zip-like prefixes, list members and text words/bigrams are
 those seen at least twice among the exemplars. Conjunctions of two are searched
 only when no single predicate reaches a balanced accuracy of 0.9, and kept only
-when they beat the best single predicate by 0.05.
+when the conjunction reaches 0.9 and beats the best single score by three
+exemplars (at least 0.05).
 """
 
 from __future__ import annotations
@@ -51,9 +54,11 @@ from genz_pyro.fm.protocol import render_item
 
 __all__ = ["MineResult", "mine_predicate", "nice_number", "STOPWORDS"]
 
-COST_WEIGHT = 0.01
+COST_WEIGHT = 1.0  # in exemplar units: one cost unit = one exemplar's worth of balanced accuracy
+MIN_COST_WEIGHT = 0.01
 CONJ_BELOW = 0.9
-CONJ_MARGIN = 0.05
+CONJ_MARGIN = 3.0  # exemplar units
+MIN_CONJ_MARGIN = 0.05
 CONJ_POOL = 40
 
 STOPWORDS = frozenset(
@@ -312,9 +317,12 @@ def mine_predicate(
         )
     mat = np.stack([v for _, v in keep])  # [C, M]
     baccs = 0.5 * (mat[:, y].mean(axis=1) + (~mat[:, ~y]).mean(axis=1))
+    unit = 0.5 / min(int(y.sum()), int((~y).sum()))  # balanced accuracy of one exemplar
+    cw = max(MIN_COST_WEIGHT, COST_WEIGHT * unit)
+    margin = max(MIN_CONJ_MARGIN, CONJ_MARGIN * unit)
     costs = [cost(p) for p, _ in keep]
     scored = [
-        (float(b) - COST_WEIGHT * c, float(b), render_key(p), p, v, c) for (p, v), b, c in zip(keep, baccs, costs)
+        (float(b) - cw * c, float(b), render_key(p), p, v, c) for (p, v), b, c in zip(keep, baccs, costs)
     ]
     top = max(s[0] for s in scored)
     head = sorted((s for s in scored if s[0] >= top - 1e-9), key=lambda s: (s[5], -_roundness(s[3]), s[2]))
@@ -334,10 +342,10 @@ def mine_predicate(
                 a, b2 = sorted((pool[i][3], pool[j][3]), key=render_key)
                 p = And(a, b2)
                 bacc = float(pair_bacc[i, j])
-                conj.append((bacc - COST_WEIGHT * cost(p), bacc, render_key(p), p, pool[i][4] & pool[j][4]))
+                conj.append((bacc - cw * cost(p), bacc, render_key(p), p, pool[i][4] & pool[j][4]))
         if conj:
             conj.sort(key=lambda s: (-s[0], cost(s[3]), s[2]))
-            if conj[0][0] > best[0] + CONJ_MARGIN:
+            if conj[0][1] >= CONJ_BELOW and conj[0][0] > best[0] + margin:
                 best = conj[0]
     v = best[4]
     return MineResult(

@@ -237,7 +237,7 @@ def _as_number(s: str) -> float | None:
 
 def cost(p: Predicate) -> float:
     """Description length of ``p`` (lower is simpler); breaks ties between equally
-    accurate predicates: a single test < its negation < an interval < a modulo range
+    accurate predicates: a single test < its negation < an interval or a modulo range
     < a conjunction."""
     if isinstance(p, Not):
         inner = p.inner
@@ -249,7 +249,7 @@ def cost(p: Predicate) -> float:
     if isinstance(p, Bit):
         return 1.05
     if isinstance(p, Between):
-        return 2.0
+        return 3.0
     if isinstance(p, ModEq):
         return 1.5 if p.m == 2 else 2.5
     if isinstance(p, ModRange):
