@@ -64,6 +64,13 @@ EXPORT_FORMAT = "genz-pyro-cache/1"
 _SCHEMA_VERSION = "1"
 _CHUNK = 900  # keys per SELECT ... IN (...) statement
 _SCAN_MIN = 2000  # from this many keys on, scan the whole context instead
+_MEMO_MAX = 1_000_000  # memoised str item hashes
+_SELECT = "SELECT item, value, probability FROM judgments"
+# a well-formed judgment row; anything else is a corrupt entry (logged, a miss)
+_VALID = (
+    "(typeof(value) = 'integer' AND value IN (0, 1) AND (probability IS NULL OR "
+    "(typeof(probability) = 'real' AND probability BETWEEN 0.0 AND 1.0)))"
+)
 _BUSY_TIMEOUT_S = 30.0
 _WRITE_ATTEMPTS = 12
 
@@ -220,6 +227,7 @@ class JudgmentCache:
         self._lock = threading.RLock()
         self._conn: sqlite3.Connection | None = None
         self._pid = -1
+        self._memo: dict[str, bytes] = {}
         self._connect()
 
     # ------------------------------------------------------------ connection
@@ -335,11 +343,26 @@ class JudgmentCache:
             ) from exc
         return hashlib.sha256(body.encode("utf-8")).digest(), body
 
-    @staticmethod
-    def item_hashes(items: Mapping[str, Item]) -> list[bytes]:
-        """``[item_hash(item) for item in items.values()]`` (32 bytes each)."""
+    def item_hashes(self, items: Mapping[str, Item]) -> list[bytes]:
+        """``[item_hash(item) for item in items.values()]`` (32 bytes each).
+
+        Hashes of ``str`` items are memoised (strings are immutable; the discovery loop
+        judges the same items for every feature).
+        """
         sha = hashlib.sha256
-        return [sha(render_item(it).encode("utf-8")).digest() for it in items.values()]
+        memo = self._memo
+        if len(memo) > _MEMO_MAX:
+            memo.clear()
+        out = []
+        for it in items.values():
+            if type(it) is str:
+                h = memo.get(it)  # type: ignore[arg-type]
+                if h is None:
+                    h = memo[it] = sha(it.encode("utf-8")).digest()  # type: ignore[union-attr, index]
+            else:
+                h = sha(render_item(it).encode("utf-8")).digest()
+            out.append(h)
+        return out
 
     # --------------------------------------------------------- raw judgments
     def get_many(self, ctx: bytes, item_hashes: Sequence[bytes]) -> dict[bytes, tuple[bool, float | None]]:
@@ -354,49 +377,38 @@ class JudgmentCache:
             that is not 0/1, a probability outside [0, 1]) is logged and left out (a
             miss); an unreadable database is logged and gives no hits.
         """
-        out: dict[bytes, tuple[bool, float | None]] = {}
         if not item_hashes:
-            return out
+            return {}
         with self._lock:
             try:
                 conn = self._connect()
                 if len(item_hashes) >= _SCAN_MIN:
                     # one range scan of the context (the primary key is (ctx, item))
                     wanted = set(item_hashes)
-                    cursor: Iterable[tuple[Any, ...]] = (
-                        r
-                        for r in conn.execute("SELECT item, value, probability FROM judgments WHERE ctx = ?", (ctx,))
-                        if r[0] in wanted
-                    )
-                    self._collect(cursor, out)
+                    rows = conn.execute(_SELECT + " WHERE ctx = ? AND " + _VALID, (ctx,)).fetchall()
+                    out = {item: (value == 1, prob) for item, value, prob in rows if item in wanted}
+                    bad = [r for r in conn.execute(_SELECT + " WHERE ctx = ? AND NOT " + _VALID, (ctx,))
+                           if r[0] in wanted]
                 else:
+                    out, bad = {}, []
                     for start in range(0, len(item_hashes), _CHUNK):
-                        chunk = list(item_hashes[start : start + _CHUNK])
-                        sql = (
-                            "SELECT item, value, probability FROM judgments WHERE ctx = ? AND item IN ("
-                            + ",".join("?" * len(chunk))
-                            + ")"
-                        )
-                        self._collect(conn.execute(sql, [ctx, *chunk]), out)
+                        chunk = [ctx, *item_hashes[start : start + _CHUNK]]
+                        where = " WHERE ctx = ? AND item IN (" + ",".join("?" * (len(chunk) - 1)) + ") AND "
+                        for item, value, prob in conn.execute(_SELECT + where + _VALID, chunk):
+                            out[item] = (value == 1, prob)
+                        bad.extend(conn.execute(_SELECT + where + "NOT " + _VALID, chunk))
             except sqlite3.DatabaseError as exc:
                 logger.warning("cache %s unreadable (%s); treated as a miss", self.path, exc)
                 return {}
+        for item, value, prob in bad:
+            logger.warning(
+                "cache %s: corrupt judgment entry for item %s (value=%r, probability=%r); treated as a miss",
+                self.path,
+                item.hex()[:16] if isinstance(item, bytes) else repr(item),
+                value,
+                prob,
+            )
         return out
-
-    def _collect(self, rows: Iterable[tuple[Any, ...]], out: dict[bytes, tuple[bool, float | None]]) -> None:
-        for item, value, prob in rows:
-            if type(value) is int and (value == 1 or value == 0) and (
-                prob is None or (type(prob) is float and 0.0 <= prob <= 1.0)
-            ):
-                out[item] = (value == 1, prob)
-            else:
-                logger.warning(
-                    "cache %s: corrupt judgment entry for item %s (value=%r, probability=%r); treated as a miss",
-                    self.path,
-                    item.hex()[:16] if isinstance(item, bytes) else repr(item),
-                    value,
-                    prob,
-                )
 
     def put_many(
         self,

@@ -32,6 +32,17 @@ __all__ = ["CachedModel", "model_identity"]
 logger = logging.getLogger("genz_pyro.fm.cached")
 
 
+def _judgment(item_id: str, value: bool, probability: float | None, _new: Any = object.__new__) -> Judgment:
+    """``Judgment(item_id, value, probability)`` without the frozen-dataclass ``__init__``
+    (about half the cost; the warm-cache path builds one per item)."""
+    j = _new(Judgment)
+    d = j.__dict__
+    d["item_id"] = item_id
+    d["value"] = value
+    d["probability"] = probability
+    return j
+
+
 def model_identity(model: FoundationModel) -> dict[str, Any]:
     """``model.cache_identity()`` when the model defines it, else ``{"name": model.name}``."""
     ident = getattr(model, "cache_identity", None)
@@ -142,15 +153,16 @@ class CachedModel(FoundationModel):
         misses: dict[str, Item] = {}
         same: dict[str, list[str]] = {}
         rep_of: dict[bytes, str] = {}
-        for (item_id, item), h in zip(items.items(), hashes):
-            hit = found.get(h)
+        get = found.get
+        for item_id, h in zip(items, hashes):
+            hit = get(h)
             if hit is not None:
-                hits[item_id] = Judgment(item_id, hit[0], hit[1])
+                hits[item_id] = _judgment(item_id, hit[0], hit[1])
             elif h in rep_of:
                 same[rep_of[h]].append(item_id)
             else:
                 rep_of[h] = item_id
-                misses[item_id] = item
+                misses[item_id] = items[item_id]
                 same[item_id] = [item_id]
         return hits, misses, same, ctx, body, hashes
 
