@@ -39,6 +39,7 @@ def test_real_file_shapes_items_and_target(houses_dir: Path) -> None:
     assert ds.ids[0] == "house-1" and ds.ids[-1] == "house-535"
     assert ds.items["house-1"] == {"bedrooms": 4, "bathrooms": 4, "area": 4053, "zipcode": "85255"}
     assert all("price" not in rec for rec in ds.items.values())
+    json.dumps(dict(ds.items))  # plain JSON values (no numpy scalars), as the foundation models see them
     assert all(isinstance(rec["zipcode"], str) for rec in ds.items.values())
     assert ds.targets[0, 0] == pytest.approx(math.log(869500))
     # PROVENANCE.md: log(price) mean 12.963, population SD 0.868; 49 zip codes

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,8 @@ def test_bokeh_join_and_item_records(ds) -> None:  # type: ignore[no-untyped-def
         assert isinstance(rec["title"], str) and 1900 < rec["year"] < 2019
         assert all(isinstance(v, (str, int, float)) and not isinstance(v, bool) for v in rec.values())
         assert all(v != "" for v in rec.values())
+    # plain JSON values (no numpy scalars), as the foundation models see them
+    json.dumps(dict(ds.items))
     joined = [ds.items[i] for i in ds.ids if i not in set(ds.extras["unjoined"])]
     assert sum("genre" in r for r in joined) >= 500
 
