@@ -117,11 +117,14 @@ def nice_number(lo: float, hi: float, *, lo_closed: bool, hi_closed: bool, integ
 
 
 # ---------------------------------------------------------------------- candidates
+Scored = tuple[Predicate, np.ndarray]
+
+
 def _bacc(v: np.ndarray, y: np.ndarray) -> float:
     return 0.5 * (float(v[y].mean()) + float((~v[~y]).mean()))
 
 
-def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> Iterable[Predicate]:
+def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> list[Scored]:
     v = table.numeric(field)
     valid = np.isfinite(v)
     u = np.unique(v[valid])
@@ -170,17 +173,34 @@ def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> Itera
 
             pick(np.where(ok, bt, -np.inf).ravel(), between)
             pick(np.where(ok, 1 - bt, -np.inf).ravel(), lambda f: Not(between(f)))
+    scored: list[Scored] = [(p, evaluate(p, table)) for p in out]
     if field is None and integer and float(u[0]) >= 0:
-        top = max(int(u[-1]), 1).bit_length()
-        out.extend(Bit(None, k) for k in range(top + 1))
-        out.extend(Not(Bit(None, k)) for k in range(top + 1))
-        out.extend(ModEq(None, m, r) for m in range(2, 13) for r in range(m))
-        for j in range(2, 11):
-            m = 2**j
-            for a in range(4):
-                for b in range(a + 1, 5):
-                    if (a, b) not in ((0, 4), (0, 2), (2, 4)):
-                        out.append(ModRange(None, m, a * m // 4, b * m // 4 - 1))
+        scored.extend(_integer_candidates(table))
+    return scored
+
+
+def _integer_candidates(table: Table) -> list[Scored]:
+    """Bits, residues and quarter-aligned modulo ranges of integer items, vectorised."""
+    v = table.numeric(None)
+    ok = np.isfinite(v) & (v >= 0)
+    vi = np.where(ok, v, 0).astype(np.int64)
+    out: list[Scored] = []
+    top = max(int(vi.max()), 1).bit_length()
+    for k in range(top + 1):
+        b = ok & (((vi >> k) & 1) == 1)
+        out.append((Bit(None, k), b))
+        out.append((Not(Bit(None, k)), ~b))
+    for m in range(2, 13):
+        res = vi % m
+        out.extend((ModEq(None, m, r), ok & (res == r)) for r in range(m))
+    for j in range(2, 11):
+        m = 2**j
+        res = vi % m
+        for a in range(4):
+            for b in range(a + 1, 5):
+                if (a, b) not in ((0, 4), (0, 2), (2, 4)):
+                    lo, hi = a * m // 4, b * m // 4 - 1
+                    out.append((ModRange(None, m, lo, hi), ok & (res >= lo) & (res <= hi)))
     return out
 
 
@@ -213,8 +233,6 @@ def _counted(values: Iterable[Iterable[str]], min_count: int) -> list[str]:
             counts[v] = counts.get(v, 0) + 1
     return sorted(v for v, c in counts.items() if c >= min_count)
 
-
-Scored = tuple[Predicate, np.ndarray]
 
 
 def _symbolic_candidates(table: Table, field: str | None) -> list[Scored]:
@@ -259,7 +277,7 @@ def _candidates(table: Table, y: np.ndarray) -> list[Scored]:
     for f in _fields(table):
         kind = table.kind(f)
         if kind == "numeric" and not (f is not None and table.is_code(f)):
-            cands.extend((p, evaluate(p, table)) for p in _numeric_candidates(table, f, y))
+            cands.extend(_numeric_candidates(table, f, y))
         sym = _symbolic_candidates(table, f)
         cands.extend(sym)
         cands.extend((Not(p), ~v) for p, v in sym)
