@@ -119,16 +119,19 @@ from genz_pyro.fm.cache import JudgmentCache  # noqa: E402
 from genz_pyro.fm.cached import CachedModel  # noqa: E402
 from genz_pyro.fm.openai_backend import OpenAIModel  # noqa: E402
 
-try:
-    from tests.fm.servers import FakeProvider
-except ImportError:  # tests/ is not a package: pytest put tests/fm on sys.path
-    from servers import FakeProvider  # type: ignore[no-redef]
+try:  # tests/ is not a package: pytest puts tests/fm on sys.path (as conftest.py relies on)
+    import servers
+except ImportError:  # pragma: no cover
+    from tests.fm import servers  # type: ignore[no-redef]
+FakeProvider = servers.FakeProvider
 
 ITEMS = {f"h{n}": f"house {n} with a {'garden' if n % 3 else 'pool'}" for n in range(40)}
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    # answer without the ~40 ms Nagle / delayed-ACK stall of http.server's separate header and body writes
+    monkeypatch.setattr(servers._Handler, "disable_nagle_algorithm", True)
     with FakeProvider(seed=5) as s:
         yield s
 

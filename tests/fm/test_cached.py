@@ -202,10 +202,12 @@ from genz_pyro.fm.errors import ProviderError  # noqa: E402
 from genz_pyro.fm.openai_backend import OpenAIModel  # noqa: E402
 from genz_pyro.fm.prompts import PROMPT_VERSIONS  # noqa: E402
 
-try:
-    from tests.fm.servers import FakeProvider, Fault
-except ImportError:  # tests/ is not a package: pytest put tests/fm on sys.path
-    from servers import FakeProvider, Fault  # type: ignore[no-redef]
+try:  # tests/ is not a package: pytest puts tests/fm on sys.path (as conftest.py relies on)
+    import servers
+except ImportError:  # pragma: no cover
+    from tests.fm import servers  # type: ignore[no-redef]
+FakeProvider = servers.FakeProvider
+Fault = servers.Fault
 
 
 def backend(provider: str, server, **kw):
@@ -216,7 +218,9 @@ def backend(provider: str, server, **kw):
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    # answer without the ~40 ms Nagle / delayed-ACK stall of http.server's separate header and body writes
+    monkeypatch.setattr(servers._Handler, "disable_nagle_algorithm", True)
     with FakeProvider(seed=3) as s:
         yield s
 

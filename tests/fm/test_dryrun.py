@@ -12,10 +12,11 @@ from genz_pyro.fm.cached import CachedModel
 from genz_pyro.fm.dryrun import JobEstimate, estimate_job
 from genz_pyro.fm.openai_backend import OpenAIModel
 
-try:
-    from tests.fm.servers import FakeProvider
-except ImportError:  # tests/ is not a package: pytest put tests/fm on sys.path
-    from servers import FakeProvider  # type: ignore[no-redef]
+try:  # tests/ is not a package: pytest puts tests/fm on sys.path (as conftest.py relies on)
+    import servers
+except ImportError:  # pragma: no cover
+    from tests.fm import servers  # type: ignore[no-redef]
+FakeProvider = servers.FakeProvider
 
 WORDS = ["garden", "pool", "garage", "attic", "porch", "cellar"]
 ITEMS = {f"h{n}": f"house {n}: a {WORDS[n % 6]} and a {WORDS[(n * 5 + 1) % 6]}" for n in range(45)}
@@ -29,37 +30,41 @@ def make(provider: str, server: FakeProvider, **kw):
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    # answer without the ~40 ms Nagle / delayed-ACK stall of http.server's separate header and body writes
+    monkeypatch.setattr(servers._Handler, "disable_nagle_algorithm", True)
     with FakeProvider(seed=1) as s:
         yield s
 
 
 @pytest.mark.parametrize("provider", ["openai", "anthropic"])
-@pytest.mark.parametrize("shape, batch", [(2, 7), (1, 1)])
-def test_estimate_equals_real_calls_with_a_partly_warm_cache(tmp_path, server, provider, shape, batch):
+@pytest.mark.parametrize("shape, batch, n", [(2, 7, 45), (1, 1, 16)])
+def test_estimate_equals_real_calls_with_a_partly_warm_cache(tmp_path, server, provider, shape, batch, n):
+    items = dict(list(ITEMS.items())[:n])
+    half = n // 2
     cache = JudgmentCache(tmp_path / "c.sqlite")
     model = CachedModel(make(provider, server, extraction_shape=shape, batch_size=batch, max_concurrency=4), cache)
-    # warm part of the job: 20 items of "garden", all of "pool"
-    model.judge("garden", dict(list(ITEMS.items())[:20]))
-    model.judge("pool", ITEMS)
+    # warm part of the job: the first half of the items for "garden", all of "pool"
+    model.judge("garden", dict(list(items.items())[:half]))
+    model.judge("pool", items)
     before = len(server.model_calls())
-    est = estimate_job(model, DESCRIPTIONS, ITEMS)
+    est = estimate_job(model, DESCRIPTIONS, items)
     assert len(server.model_calls()) == before  # a dry run sends nothing
-    assert est.cached == 20 + 45 and est.to_judge == 25 + 45 + 45
+    assert est.cached == half + n and est.to_judge == (n - half) + 2 * n
     if shape == 2:
-        assert est.calls == math.ceil(25 / 7) + 2 * math.ceil(45 / 7)
+        assert est.calls == math.ceil((n - half) / 7) + 2 * math.ceil(n / 7)
     else:
-        assert est.calls == 25 + 45 + 45
+        assert est.calls == (n - half) + 2 * n
     for d in DESCRIPTIONS:
-        model.judge(d, ITEMS)
+        model.judge(d, items)
     sent = server.model_calls()[before:]
     assert len(sent) == est.calls
     # the token estimate is in the right range of what the server billed
     billed_in = model.usage.input_tokens * len(sent) / max(model.usage.calls, 1)
     assert 0.5 < est.input_tokens / billed_in < 2.0
     # now everything is cached: the estimate is zero calls
-    again = estimate_job(model, DESCRIPTIONS, ITEMS)
-    assert again.calls == 0 and again.cached == 4 * 45 and again.cost_usd == 0.0
+    again = estimate_job(model, DESCRIPTIONS, items)
+    assert again.calls == 0 and again.cached == 4 * n and again.cost_usd == 0.0
 
 
 def test_bare_backend_and_explicit_cache(tmp_path, server):

@@ -13,10 +13,12 @@ from genz_pyro.fm.cached import CachedModel
 from genz_pyro.fm.errors import ProviderError
 from genz_pyro.fm.openai_backend import OpenAIModel
 
-try:
-    from tests.fm.servers import FakeProvider, Fault
-except ImportError:  # tests/ is not a package: pytest put tests/fm on sys.path
-    from servers import FakeProvider, Fault  # type: ignore[no-redef]
+try:  # tests/ is not a package: pytest puts tests/fm on sys.path (as conftest.py relies on)
+    import servers
+except ImportError:  # pragma: no cover
+    from tests.fm import servers  # type: ignore[no-redef]
+FakeProvider = servers.FakeProvider
+Fault = servers.Fault
 
 OPENAI_KEY = "sk-proj-TESTKEY-openai-7f3a9c1e5b2d4f60a8e1"
 ANTHROPIC_KEY = "sk-ant-api03-TESTKEY-anthropic-0c9e7a5b3d1f2e4a"
@@ -24,7 +26,9 @@ ITEMS = {f"h{n}": f"house {n} with a {'garden' if n % 2 else 'pool'}" for n in r
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    # answer without the ~40 ms Nagle / delayed-ACK stall of http.server's separate header and body writes
+    monkeypatch.setattr(servers._Handler, "disable_nagle_algorithm", True)
     with FakeProvider(seed=7) as s:
         yield s
 
