@@ -34,12 +34,13 @@ __all__ = ["propose_predicates"]
 
 
 def _most_common(values: list[list[str]]) -> list[str]:
-    """Values seen at least twice, most frequent first (ties by value)."""
+    """Values seen at least twice and in 1% of the items, most frequent first (ties by value)."""
     counts: dict[str, int] = {}
     for vs in values:
         for v in set(vs):
             counts[v] = counts.get(v, 0) + 1
-    return [v for v, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= 2]
+    floor = max(2, int(np.ceil(0.01 * len(values))))
+    return [v for v, c in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])) if c >= floor]
 
 
 def _round_near(v: np.ndarray, q: float, integer: bool, binary: bool) -> float:
@@ -65,7 +66,9 @@ def _field_features(table: Table, field: str | None) -> Iterator[Predicate]:
             yield Compare(None, ">=", _round_near(v, 0.75, True, True))
             return
         for q, op in ((0.5, ">="), (0.75, ">="), (0.25, "<"), (0.9, ">="), (0.1, "<")):
-            yield Compare(field, op, _round_near(v, q, integer, False))
+            t = _round_near(v, q, integer, False)
+            if v.min() < t <= v.max():  # splits the items that have the field
+                yield Compare(field, op, t)
         return
     if table.is_code(field):
         for value in _most_common([[s] for s in table.folded(field) if s])[:4]:
