@@ -278,6 +278,9 @@ class LLMBackend(FoundationModel, abc.ABC):
     # ------------------------------------------------------------------ planning
     def judge_prompts(self, description: str, items: Mapping[str, Item]) -> list[Prompt]:
         """The first-round prompts of a judge job (shape 1: one per item; shape 2: one per batch)."""
+        if not isinstance(items, Mapping):
+            raise ValueError(f"items must be a mapping {{item_id: item}}, got {type(items).__name__}; "
+                             "e.g. {str(i): x for i, x in enumerate(xs)}")
         ids = list(items.keys())
         if self.extraction_shape == 1:
             return [judge_single_prompt(description, i, items[i], with_probability=self.with_probability) for i in ids]
@@ -324,10 +327,10 @@ class LLMBackend(FoundationModel, abc.ABC):
                 )
             try:
                 body = await self._send(client, params)
-            except Exception as err:
+            except BaseException as err:  # also cancellation: never leave a reservation outstanding
                 if self.budget is not None:
                     self.budget.settle(reservation, Usage(calls=1))
-                mapped = self._map_error(err)
+                mapped = self._map_error(err) if isinstance(err, Exception) else None
                 if mapped is None:
                     raise
                 raise mapped from err

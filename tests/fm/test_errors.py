@@ -48,8 +48,8 @@ def test_server_errors_and_dropped_connections_are_retried(make, fake, provider,
 
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_timeout_is_retried(make, fake, provider):
-    fake.faults = [Fault("sleep", seconds=1.0)]
-    model = make(provider, timeout=0.3)
+    fake.faults = [Fault("sleep", seconds=2.0)]
+    model = make(provider, timeout=0.8)
     assert _values(model.judge("red", ITEMS)) == TRUTH
     assert len(fake.model_calls()) == 2
 
