@@ -127,6 +127,7 @@ class AnthropicModel(LLMBackend):
     def _map_error(self, err: BaseException) -> FoundationModelError | None:
         anthropic = import_anthropic()
         return translate_sdk_error(
-            err, anthropic, anthropic.AnthropicError, "anthropic", max_retries=self.max_retries, timeout=self.timeout
+            err, anthropic, anthropic.AnthropicError, "anthropic", max_retries=self.max_retries, timeout=self.timeout,
+            secret=self._api_key,
         )
 

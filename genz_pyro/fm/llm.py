@@ -451,18 +451,21 @@ class LLMBackend(FoundationModel, abc.ABC):
 _CONTEXT_HINTS = ("context length", "context window", "too long", "maximum context", "too many tokens", "prompt is too long")
 
 
-def translate_sdk_error(err: BaseException, sdk: Any, base: type, provider: str, *, max_retries: int, timeout: float) -> FoundationModelError | None:
+def translate_sdk_error(
+    err: BaseException, sdk: Any, base: type, provider: str, *, max_retries: int, timeout: float, secret: str | None = None
+) -> FoundationModelError | None:
     """The library error for an error of an official SDK (``anthropic`` or ``openai``,
     which share their exception names), or ``None`` when ``err`` is not from ``sdk``.
 
-    The message says what to do and never contains the API key.
+    The message says what to do and never contains the API key (``secret``, the
+    environment's keys, or anything shaped like a key).
     """
     from .errors import AuthenticationError, ContextTooLongError, ProviderError, RateLimitError, redact
 
     if not isinstance(err, base):
         return None
     status = getattr(err, "status_code", None)
-    detail = redact(str(err))[:500]
+    detail = redact(str(err), secret)[:500]
     tries = f"after {1 + max_retries} attempts"
     if isinstance(err, sdk.RateLimitError):
         return RateLimitError(

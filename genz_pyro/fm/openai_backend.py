@@ -133,5 +133,6 @@ class OpenAIModel(LLMBackend):
     def _map_error(self, err: BaseException) -> FoundationModelError | None:
         openai = import_openai()
         return translate_sdk_error(
-            err, openai, openai.OpenAIError, "openai", max_retries=self.max_retries, timeout=self.timeout
+            err, openai, openai.OpenAIError, "openai", max_retries=self.max_retries, timeout=self.timeout,
+            secret=self._api_key,
         )

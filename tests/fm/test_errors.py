@@ -108,6 +108,15 @@ def test_key_from_the_environment_never_reaches_logs_or_messages(fake, provider,
     assert not [t for t in texts if secret in t]
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_explicit_key_echoed_by_the_server_is_redacted(make, fake, provider):
+    secret = "plainsecretwithoutprefix-123"
+    fake.faults = [Fault("status", 403, error_type="permission_error", message=f"key {secret} lacks access")]
+    with pytest.raises(errors.AuthenticationError) as info:
+        make(provider, api_key=secret).judge("red", ITEMS)
+    assert secret not in str(info.value) and "[REDACTED]" in str(info.value)
+
+
 def test_missing_sdk_gives_the_install_hint(monkeypatch):
     monkeypatch.setitem(sys.modules, "anthropic", None)
     monkeypatch.setitem(sys.modules, "openai", None)
