@@ -30,6 +30,7 @@ def test_protocol_answers_keyed_by_id_and_calls_counted() -> None:
     fm.mine({"1": 200, "2": 300}, {"3": 1, "4": 2})
     fm.propose("task", {"1": 3, "2": 4}, 2)
     assert fm.usage.calls == 3 and fm.usage.input_tokens == 0 and fm.usage.cost_usd == 0.0
+    assert fm.op_calls == {"judge": 1, "mine": 1, "propose": 1}
 
 
 def test_cache_identity() -> None:

@@ -38,9 +38,22 @@ def _check_items(items: Any, name: str) -> None:
 
 
 class OfflineModel(FoundationModel):
-    """The offline, deterministic foundation model (predicate grammar; see the package docs)."""
+    """The offline, deterministic foundation model (predicate grammar; see the package docs).
+
+    Attributes:
+        usage: ``usage.calls`` counts every judge/mine/propose call (no tokens, no cost).
+        op_calls: the same calls by operation, ``{"judge": .., "mine": .., "propose": ..}``.
+    """
 
     name = "offline"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.op_calls: dict[str, int] = {"judge": 0, "mine": 0, "propose": 0}
+
+    def _count(self, op: str) -> None:
+        self.usage.calls += 1
+        self.op_calls[op] += 1
 
     def cache_identity(self) -> dict:
         """What changes this model's answers: provider, model and grammar version."""
@@ -60,7 +73,7 @@ class OfflineModel(FoundationModel):
             ValueError: when the description is not in the controlled English
                 (the message names it and points to the grammar).
         """
-        self.usage.calls += 1
+        self._count("judge")
         values = self.judge_array(description, items)
         return {k: Judgment(k, bool(b)) for k, b in zip(items.keys(), values)}
 
@@ -75,7 +88,7 @@ class OfflineModel(FoundationModel):
         written as an English sentence, with its score on the exemplars as rationale."""
         _check_items(positives, "positives")
         _check_items(negatives, "negatives")
-        self.usage.calls += 1
+        self._count("mine")
         res = mine_predicate(positives, negatives, avoid=tuple(avoid))
         rationale = (
             f"Holds for {res.positives_hit}/{res.num_positives} positive and "
@@ -88,5 +101,5 @@ class OfflineModel(FoundationModel):
         """``n`` generic features from the examples' common values and typical thresholds
         (``task`` is not used: the offline model has no domain knowledge)."""
         _check_items(examples, "examples")
-        self.usage.calls += 1
+        self._count("propose")
         return [render(p) for p in propose_predicates(examples, n)]
