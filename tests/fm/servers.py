@@ -81,6 +81,7 @@ class FakeProvider:
         self.in_flight = 0
         self.max_in_flight = 0
         self.batch_polls = 2  # GETs of a batch before it ends
+        self.batch_fail: set[str] = set()  # custom_ids whose batch request errors
         self.batches: dict[str, dict[str, Any]] = {}
         self.files: dict[str, bytes] = {}
         self.lock = threading.Lock()
@@ -274,6 +275,9 @@ class _Handler(BaseHTTPRequestHandler):
             bid = "msgbatch_" + uuid.uuid4().hex[:12]
             results = [
                 {"custom_id": r["custom_id"], "result": {"type": "succeeded", "message": f.anthropic_message(r["params"])}}
+                if r["custom_id"] not in f.batch_fail else
+                {"custom_id": r["custom_id"], "result": {"type": "errored", "error": {
+                    "type": "error", "error": {"type": "api_error", "message": "internal"}}}}
                 for r in rec.body["requests"]
             ]
             with f.lock:
@@ -292,6 +296,10 @@ class _Handler(BaseHTTPRequestHandler):
             out = [
                 {"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": x["custom_id"],
                  "response": {"status_code": 200, "request_id": "req", "body": f.openai_completion(x["body"])}, "error": None}
+                if x["custom_id"] not in f.batch_fail else
+                {"id": "batch_req_" + uuid.uuid4().hex[:8], "custom_id": x["custom_id"],
+                 "response": {"status_code": 500, "request_id": "req", "body": {"error": {"message": "internal"}}},
+                 "error": None}
                 for x in lines
             ]
             ofid = "file-" + uuid.uuid4().hex[:12]

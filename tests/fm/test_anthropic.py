@@ -152,3 +152,13 @@ def test_async_judges_of_several_features_share_one_loop(make, fake):
     assert {i: j.value for i, j in pool.items()} == TRUTH
     assert {i: j.value for i, j in flat.items()} == {i: "flat" in t for i, t in ITEMS.items()}
     assert len(fake.model_calls()) == 4
+
+
+def test_budget_under_concurrency_leaves_no_reservation_behind(make, fake):
+    fake.delay = 0.05
+    budget = Budget(max_calls=3)
+    model = make("anthropic", extraction_shape=1, max_concurrency=8, budget=budget)
+    with pytest.raises(BudgetExceededError):
+        model.judge("pool", ITEMS)  # 6 calls wanted, 3 allowed
+    assert budget.outstanding == 0  # in-flight calls cancelled by the failure were settled
+    assert budget.spent.calls <= 3 and len(fake.model_calls()) <= 3

@@ -63,6 +63,17 @@ def test_submit_poll_collect(make, fake, provider, tmp_path):
     assert ANTHROPIC_TEST_KEY not in text and OPENAI_TEST_KEY not in text
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_failed_batch_requests_are_asked_online(make, fake, provider, tmp_path, caplog):
+    fake.batch_fail = {"r1"}
+    out = BatchJob(make(provider, batch_size=4), tmp_path / "job.json", poll_interval=0.01).run("red", ITEMS)
+    assert {i: j.value for i, j in out.items()} == TRUTH
+    online = fake.model_calls()
+    assert len(online) == 1
+    assert [i for i, _ in parse_items(online[0].body["messages"][-1]["content"])] == ["b4", "b5", "b6", "b7"]
+    assert "r1" in caplog.text
+
+
 def test_state_of_another_job_is_refused(make, fake, tmp_path):
     job = BatchJob(make("anthropic"), tmp_path / "job.json", poll_interval=0.01)
     job.submit("red", ITEMS)
