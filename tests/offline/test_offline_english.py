@@ -194,3 +194,22 @@ def test_judging_does_not_depend_on_the_batch() -> None:
         whole = fm.judge_array(sentence, RECORDS)
         single = np.array([fm.judge_array(sentence, {k: v})[0] for k, v in RECORDS.items()])
         np.testing.assert_array_equal(whole, single)
+
+
+def test_ambiguous_role_falls_back_to_plain_wording() -> None:
+    """Two year-like fields make "Released ..." ambiguous: the miner writes the plain form."""
+    from genz_pyro.fm.offline.miner import mine_predicate
+
+    items = {f"m{i}": {"year": 1950 + i, "release_year": 1950 + (7 * i) % 60} for i in range(60)}
+    pos = {k: v for k, v in items.items() if v["year"] >= 1990}
+    neg = {k: v for k, v in items.items() if v["year"] < 1990}
+    res = mine_predicate(pos, neg)
+    assert res.predicate == Compare("year", ">=", 1990.0)
+    assert res.description == "Year is at least 1990"
+    assert render(res.predicate) == "Released in or after 1990"  # unreadable on these items:
+    with pytest.raises(ValueError, match="Released in or after 1990"):
+        parse("Released in or after 1990", Table(items))
+    np.testing.assert_array_equal(OfflineModel().judge_array(res.description, items),
+                                  [v["year"] >= 1990 for v in items.values()])
+    props = OfflineModel().propose("t", items, 4)
+    assert props and all(not p.startswith("Released") for p in props)

@@ -134,17 +134,26 @@ _GEN_OPS = {">=": "is at least", ">": "is greater than", "<=": "is at most", "<"
 _YEAR_OPS = {">=": "in or after", ">": "after", "<=": "in or before", "<": "before"}
 
 
-def render(p: Predicate) -> str:
-    """The English sentence of ``p`` (see the module docstring for the forms)."""
-    return _cap(_render(p))
+def render(p: Predicate, *, plain: bool = False) -> str:
+    """The English sentence of ``p`` (see the module docstring for the forms).
+
+    ``plain=True`` writes every record field in the generic forms ("Year is at least
+    2000" rather than "Released in or after 2000"): a fallback for items whose fields
+    make a role wording ambiguous (two year-like fields, say).
+    """
+    return _cap(_render(p, plain))
 
 
-def _render(p: Predicate) -> str:
+def _role(field: str | None, plain: bool) -> str:
+    return "generic" if plain and field is not None else role(field)
+
+
+def _render(p: Predicate, plain: bool = False) -> str:
     if isinstance(p, And):
-        return f"{_render(p.left)} and {_low(_render(p.right))}"
+        return f"{_render(p.left, plain)} and {_low(_render(p.right, plain))}"
     if isinstance(p, Not):
-        return _render_not(p.inner)
-    r = role(p.field)
+        return _render_not(p.inner, plain)
+    r = _role(p.field, plain)
     if isinstance(p, (Bit, ModEq, ModRange)) and p.field is not None:
         raise ValueError(f"render: bit and modulo tests are written for integer items only, not field {p.field!r}")
     if isinstance(p, Bit):
@@ -211,13 +220,13 @@ def _render(p: Predicate) -> str:
     raise TypeError(f"render: not a predicate: {p!r}")
 
 
-def _render_not(p: Predicate) -> str:
+def _render_not(p: Predicate, plain: bool) -> str:
     if isinstance(p, Bit) and p.field is None:
         return f"Integers with the 2^{p.k} bit unset"
     if isinstance(p, Compare):
-        return _render(negate(p))
+        return _render(negate(p), plain)
     field = getattr(p, "field", None)
-    generic = field is not None and role(field) not in ("zip", "director", "cast", "year")
+    generic = field is not None and _role(field, plain) not in ("zip", "director", "cast", "year")
     if generic and isinstance(p, Equals):
         return f"{_name(p.field or '')} is not {_q(p.value)}"
     if generic and isinstance(p, Between):
@@ -230,7 +239,7 @@ def _render_not(p: Predicate) -> str:
         if p.field is None:
             return f'Does not mention "{p.phrase}"'
         return f'{_name(p.field)} does not mention "{p.phrase}"'
-    return "Not " + _low(_render(p))
+    return "Not " + _low(_render(p, plain))
 
 
 # ---------------------------------------------------------------------- parse

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from genz_pyro.fm.offline.english import parse, role
+from genz_pyro.fm.offline.english import parse, render, role
 from genz_pyro.fm.offline.predicates import (
     And,
     Between,
@@ -70,9 +70,10 @@ STOPWORDS = frozenset(
 
 @dataclass(frozen=True)
 class MineResult:
-    """The chosen predicate and how it scored on the exemplars."""
+    """The chosen predicate, its sentence and how it scored on the exemplars."""
 
     predicate: Predicate
+    description: str
     balanced_accuracy: float
     positives_hit: int
     num_positives: int
@@ -366,8 +367,16 @@ def mine_predicate(
             if conj[0][1] >= CONJ_BELOW and conj[0][0] > best[0] + margin:
                 best = conj[0]
     v = best[4]
+    text = render(best[3])
+    try:
+        readable = parse(text, table) == best[3]
+    except ValueError:
+        readable = False
+    if not readable:  # a role wording is ambiguous on these items' fields: write it plainly
+        text = render(best[3], plain=True)
     return MineResult(
         predicate=best[3],
+        description=text,
         balanced_accuracy=float(best[1]),
         positives_hit=int(v[y].sum()),
         num_positives=int(y.sum()),

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from genz_pyro.fm.offline.english import parse, render
+from genz_pyro.fm.offline.english import parse
 from genz_pyro.fm.offline.miner import mine_predicate
 from genz_pyro.fm.offline.predicates import evaluate
-from genz_pyro.fm.offline.propose import propose_predicates
+from genz_pyro.fm.offline.propose import propose_features
 from genz_pyro.fm.offline.table import Table
 from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature
 
@@ -95,11 +95,11 @@ class OfflineModel(FoundationModel):
             f"{res.negatives_hit}/{res.num_negatives} negative exemplars (balanced accuracy "
             f"{res.balanced_accuracy:.3f}); the best of {res.num_candidates} grammar predicates."
         )
-        return MinedFeature(render(res.predicate), rationale)
+        return MinedFeature(res.description, rationale)
 
     async def apropose(self, task: str, examples: Mapping[str, Item], n: int) -> list[str]:
         """``n`` generic features from the examples' common values and typical thresholds
         (``task`` is not used: the offline model has no domain knowledge)."""
         _check_items(examples, "examples")
         self._count("propose")
-        return [render(p) for p in propose_predicates(examples, n)]
+        return [text for _, text in propose_features(examples, n)]

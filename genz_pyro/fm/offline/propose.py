@@ -5,7 +5,7 @@ ones: a typical threshold on each number ("Has 4 or more bedrooms", "Released in
 or after 2000"), the most common categories ("Located in the 92276 zip code"),
 the most common list members ("Genre includes Drama"), frequent words
 ("Description mentions \"pool\""); for integers, "Even integers" and the like.
-:func:`propose_predicates` does the same from the example items, deterministically:
+:func:`propose_features` does the same from the example items, deterministically:
 one feature per field per round (fields in name order), rounds going from the
 most to the less typical value, until ``n`` distinct, non-constant features exist.
 """
@@ -30,7 +30,7 @@ from genz_pyro.fm.offline.predicates import (
 )
 from genz_pyro.fm.offline.table import Table
 
-__all__ = ["propose_predicates"]
+__all__ = ["propose_features"]
 
 
 def _most_common(values: list[list[str]]) -> list[str]:
@@ -91,11 +91,24 @@ def _field_features(table: Table, field: str | None) -> Iterator[Predicate]:
             yield Mentions(field, w)
 
 
-def propose_predicates(examples: Mapping[str, Any], n: int) -> list[Predicate]:
-    """Up to ``n`` generic predicates judged useful "from domain knowledge" (see module docstring).
+def _readable(p: Predicate, table: Table) -> str | None:
+    """The sentence of ``p`` that reads back as ``p`` on ``table`` (role wording, else plain)."""
+    for plain in (False, True):
+        text = render(p, plain=plain)
+        try:
+            if parse(text, table) == p:
+                return text
+        except ValueError:
+            continue
+    return None
+
+
+def propose_features(examples: Mapping[str, Any], n: int) -> list[tuple[Predicate, str]]:
+    """Up to ``n`` generic predicates judged useful "from domain knowledge" (see module
+    docstring), with their sentences.
 
     Fewer than ``n`` come back only when the examples offer fewer distinct,
-    non-constant tests. Every predicate renders to a sentence :func:`parse` reads back.
+    non-constant tests. Every sentence reads back (:func:`parse`) as its predicate.
 
     Raises:
         ValueError: naming ``n`` or ``examples`` when they are unusable.
@@ -109,7 +122,7 @@ def propose_predicates(examples: Mapping[str, Any], n: int) -> list[Predicate]:
     # the year and count fields are what a domain expert reaches for first
     fields.sort(key=lambda f: (0 if role(f) in ("year", "count", "zip", "genre", "director") else 1, f or ""))
     streams = [_field_features(table, f) for f in fields]
-    out: list[Predicate] = []
+    out: list[tuple[Predicate, str]] = []
     seen: set[str] = set()
     while streams and len(out) < n:
         alive = []
@@ -118,17 +131,12 @@ def propose_predicates(examples: Mapping[str, Any], n: int) -> list[Predicate]:
             if p is None:
                 continue
             alive.append(s)
-            text = render(p)
             v = evaluate(p, table)
-            if text in seen or v.all() or not v.any():
-                continue
-            try:
-                if parse(text, table) != p:
-                    continue
-            except ValueError:
+            text = _readable(p, table)
+            if text is None or text in seen or v.all() or not v.any():
                 continue
             seen.add(text)
-            out.append(p)
+            out.append((p, text))
             if len(out) >= n:
                 break
         streams = alive
