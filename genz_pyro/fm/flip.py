@@ -52,6 +52,12 @@ class FlipModel(FoundationModel):
         self.seed = seed
         self.usage = inner.usage
 
+    def __getattr__(self, attr: str) -> Any:
+        """Other attributes (``batch_size``, ``max_concurrency``, ...) are the inner model's."""
+        if attr.startswith("__") or attr == "inner":
+            raise AttributeError(attr)
+        return getattr(self.inner, attr)
+
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"flip({self.inner.name},rate={self.rate:g},seed={self.seed})"

@@ -64,6 +64,10 @@ def test_flip_passes_mine_and_propose_and_shares_usage() -> None:
     ident = flip.cache_identity()
     assert ident == {**inner.cache_identity(), "flip_rate": 0.5, "flip_seed": 1}
     assert FlipModel(inner, 0.5, seed=2).cache_identity() != ident
+    inner.batch_size = 25  # type: ignore[attr-defined]  # e.g. an LLM backend's batching
+    assert flip.batch_size == 25 and flip.op_calls == inner.op_calls
+    with pytest.raises(AttributeError):
+        flip.no_such_attribute
 
 
 @pytest.mark.parametrize("kwargs, match", [({"rate": 1.5}, "rate"), ({"rate": 0.1, "seed": "x"}, "seed")])
@@ -132,3 +136,23 @@ def test_planted_options() -> None:
                           ({"noise": -1.0}, "noise")]:
         with pytest.raises(ValueError, match=match):
             make_planted(**kwargs)
+
+
+def test_cached_offline_and_flip_models(tmp_path) -> None:
+    """Behind the judgment cache: a warm rerun makes no inner call, and the flip rate and
+    seed are part of the identity (a flipped model never reads the exact model's answers)."""
+    from genz_pyro.fm.cache import JudgmentCache
+    from genz_pyro.fm.cached import CachedModel
+
+    ds = load_binary(6)
+    path = tmp_path / "cache.sqlite"
+    exact = OfflineModel()
+    first = CachedModel(exact, JudgmentCache(path)).judge(DESCS[3], ds.items)
+    again_inner = OfflineModel()
+    again = CachedModel(again_inner, JudgmentCache(path)).judge(DESCS[3], ds.items)
+    assert again == first and again_inner.op_calls["judge"] == 0
+    flip_inner = OfflineModel()
+    flipped = CachedModel(FlipModel(flip_inner, 0.2, seed=1), JudgmentCache(path)).judge(DESCS[3], ds.items)
+    assert flip_inner.op_calls["judge"] == 1  # a miss: different identity
+    direct = FlipModel(OfflineModel(), 0.2, seed=1).judge(DESCS[3], ds.items)
+    assert flipped == direct != first
