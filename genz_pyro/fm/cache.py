@@ -64,6 +64,7 @@ EXPORT_FORMAT = "genz-pyro-cache/1"
 _SCHEMA_VERSION = "1"
 _CHUNK = 900  # keys per SELECT ... IN (...) statement
 _SCAN_MIN = 2000  # from this many keys on, scan the whole context instead
+_OPERATION = re.compile(r"[a-z][a-z0-9_]{0,63}")
 _MEMO_MAX = 1_000_000  # memoised str item hashes
 _SELECT = "SELECT item, value, probability FROM judgments"
 # a well-formed judgment row; anything else is a corrupt entry (logged, a miss)
@@ -299,7 +300,8 @@ class JudgmentCache:
             self._retry(txn)
 
     def close(self) -> None:
-        """Close this process's connection (the cache reopens on next use)."""
+        """Close this process's connection (the cache reopens on next use; a ``":memory:"``
+        cache is gone)."""
         with self._lock:
             if self._conn is not None and self._pid == os.getpid():
                 self._conn.close()
@@ -329,11 +331,15 @@ class JudgmentCache:
 
         Args:
             identity: the model's cache identity (checked by :func:`check_identity`).
-            operation: ``"judge"``, ``"mine"`` or ``"propose"``.
-            request: the description (judge) or a JSON-serialisable request (mine, propose).
+            operation: ``"judge"``, ``"mine"``, ``"propose"``, or another lower-case name
+                for other cached answers (e.g. ``"describe_image"``); part of the key.
+            request: the description (judge) or a JSON-serialisable request (the others).
         """
-        if operation not in ("judge", "mine", "propose"):
-            raise ValueError(f"operation: expected 'judge', 'mine' or 'propose', got {operation!r}")
+        if not isinstance(operation, str) or not _OPERATION.fullmatch(operation):
+            raise ValueError(
+                f"operation: expected a lower-case name such as 'judge', 'mine', 'propose' or "
+                f"'describe_image', got {operation!r}"
+            )
         check_identity(identity)
         try:
             body = canonical_json({"identity": identity, "operation": operation, "request": request})

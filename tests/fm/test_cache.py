@@ -107,6 +107,14 @@ def test_corrupt_answer_is_a_logged_miss(cache, caplog):
     assert any("corrupt mine answer" in r.getMessage() for r in caplog.records)
 
 
+def test_other_operations_are_separate_namespaces(cache):
+    cache.put_answer(IDENT, "describe_image", {"sha256": "ab"}, "a red house")
+    assert cache.get_answer(IDENT, "describe_image", {"sha256": "ab"}) == "a red house"
+    assert cache.get_answer(IDENT, "propose", {"sha256": "ab"}) is None
+    with pytest.raises(ValueError, match="operation"):
+        cache.get_answer(IDENT, "Describe Image", {"sha256": "ab"})
+
+
 def test_garbage_file_is_refused_with_the_fix(tmp_path):
     p = tmp_path / "junk.sqlite"
     p.write_bytes(b"this is not a database" * 100)
