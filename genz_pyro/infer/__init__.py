@@ -1,1 +1,24 @@
-"""genz_pyro.infer."""
+"""genz_pyro.infer: inference engines for the GenZ model and their common result type.
+
+``fit`` dispatches to the engines (``"sem"`` default, ``"cavi"``, ``"em"``, ``"svi"``);
+``posterior`` is the E step alone; ``mean_field_bound`` the per-item bound.
+``fit_svi`` is imported lazily (it pulls in the Pyro model and guide).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from genz_pyro.infer.bound import mean_field_bound
+from genz_pyro.infer.fit import DEFAULT_ENGINE, ENGINES, fit, posterior
+from genz_pyro.infer.result import FitResult
+
+__all__ = ["fit", "posterior", "mean_field_bound", "FitResult", "fit_svi", "ENGINES", "DEFAULT_ENGINE"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "fit_svi":
+        from genz_pyro.infer.svi import fit_svi
+
+        return fit_svi
+    raise AttributeError(f"module 'genz_pyro.infer' has no attribute {name!r}")

@@ -1,0 +1,132 @@
+"""Validated starting values shared by every engine: eps, the decoupled switch, q_init.
+
+Also the constants every engine applies: eps is clipped to ``[EPS_MIN, 0.5]`` and the
+noise variance has a floor (``SIGMA2_FLOOR`` times the target's variance, plus a tiny
+absolute term) because a perfect reconstruction (the binary experiment: 9 bit features
+rebuild the numbers 0..511 exactly) drives the residual, and so the variance, to 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from genz_pyro.data import GenZData
+
+__all__ = ["EPS_MIN", "SIGMA2_FLOOR", "Start", "prepare_start", "sigma2_floor", "update_eps"]
+
+EPS_MIN = 1e-3
+SIGMA2_FLOOR = 1e-6
+
+
+@dataclass(frozen=True)
+class Start:
+    """Starting point of a fit (all float64).
+
+    Attributes:
+        eps: ``[K]`` initial flip probabilities (0.5 where decoupled).
+        decoupled: ``[K]`` bool.
+        q: ``[N, K]`` initial posterior.
+        learn: ``[K]`` bool, True where eps is re-estimated (learn_eps and not decoupled).
+    """
+
+    eps: torch.Tensor
+    decoupled: torch.Tensor
+    q: torch.Tensor
+    learn: torch.Tensor
+
+
+def _as_tensor(value: Any, name: str) -> torch.Tensor:
+    try:
+        if isinstance(value, torch.Tensor):
+            return value.detach()
+        return torch.as_tensor(np.asarray(value))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name}: could not convert to a tensor ({exc}); pass a numpy array or torch tensor") from exc
+
+
+def prepare_start(
+    data: GenZData,
+    *,
+    eps: Any | None = None,
+    decoupled: Any | None = None,
+    learn_eps: bool = True,
+    q_init: Any | None = None,
+) -> Start:
+    """Check ``eps``, ``decoupled`` and ``q_init`` against ``data`` and build the start.
+
+    Defaults: eps 0.1 for coupled features and 0.5 for decoupled ones (an eps given for a
+    decoupled feature is replaced by 0.5); ``q_init`` from the judgments,
+    ``q = s (1 - eps) + (1 - s) eps`` (0.5 where the judgment is missing).
+
+    Raises:
+        ValueError: naming the argument and the fix (shape, range, NaN).
+    """
+    n, k = data.judgments.shape
+    if decoupled is None:
+        dec = torch.zeros(k, dtype=torch.bool)
+    else:
+        dec = _as_tensor(decoupled, "decoupled")
+        if tuple(dec.shape) != (k,):
+            raise ValueError(f"decoupled: expected a bool vector of shape ({k},) (one per feature), got {tuple(dec.shape)}")
+        if dec.dtype != torch.bool:
+            if not bool(((dec == 0) | (dec == 1)).all()):
+                raise ValueError("decoupled: must be booleans (True where eps is held at 0.5)")
+            dec = dec.bool()
+    if eps is None:
+        e = torch.full((k,), 0.1, dtype=torch.float64)
+    else:
+        e = _as_tensor(eps, "eps").double()
+        if e.dim() == 0:
+            e = e.expand(k).clone()
+        if tuple(e.shape) != (k,):
+            raise ValueError(f"eps: expected shape ({k},) (one flip probability per feature), got {tuple(e.shape)}")
+        bad = ~((e > 0) & (e <= 0.5))
+        if bool(bad.any()):
+            j = int(bad.nonzero()[0])
+            raise ValueError(
+                f"eps: flip probability of feature {j} ({data.feature_names[j] if data.feature_names else j}) "
+                f"is {float(e[j])}; it must be in (0, 0.5] (0.5 = decoupled)"
+            )
+        e = e.clamp(min=EPS_MIN)
+    e = torch.where(dec, torch.full_like(e, 0.5), e)
+    if q_init is None:
+        s = data.judgments.double()
+        q = s * (1.0 - e) + (1.0 - s) * e
+        if data.missing is not None:
+            q = q.masked_fill(data.missing, 0.5)
+    else:
+        q = _as_tensor(q_init, "q_init").double()
+        if tuple(q.shape) != (n, k):
+            raise ValueError(f"q_init: expected shape {(n, k)} (items x features), got {tuple(q.shape)}")
+        if not bool(torch.isfinite(q).all()):
+            raise ValueError("q_init: contains NaN or inf; pass probabilities in [0, 1]")
+        if bool(((q < 0) | (q > 1)).any()):
+            raise ValueError("q_init: values must be probabilities in [0, 1]; apply a sigmoid to logits first")
+        q = q.clone()
+    learn = (~dec) & bool(learn_eps)
+    return Start(eps=e, decoupled=dec, q=q, learn=learn)
+
+
+def sigma2_floor(y: torch.Tensor) -> torch.Tensor:
+    """``[D]`` floor of the noise variance: ``SIGMA2_FLOOR * var(y_d) + 1e-12``."""
+    var = y.double().var(0, unbiased=False) if y.shape[0] > 1 else torch.ones(y.shape[1], dtype=torch.float64)
+    return SIGMA2_FLOOR * var + 1e-12
+
+
+def update_eps(
+    disagree: torch.Tensor, count: torch.Tensor, current: torch.Tensor, learn: torch.Tensor
+) -> torch.Tensor:
+    """Eq. 14: ``eps_k = expected disagreements / judged items``, clipped to ``[EPS_MIN, 0.5]``.
+
+    Args:
+        disagree: ``[K]`` summed expected disagreement over non-missing items.
+        count: ``[K]`` number of non-missing judgments.
+        current: ``[K]`` current eps (kept where ``learn`` is False or nothing was judged).
+        learn: ``[K]`` bool.
+    """
+    est = (disagree / count.clamp(min=1)).clamp(EPS_MIN, 0.5)
+    return torch.where(learn & (count > 0), est, current)
