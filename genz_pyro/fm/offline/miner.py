@@ -8,6 +8,12 @@ is worth, at least 0.01): a richer predicate must explain about one more exempla
 per unit of description length, so a few mislabeled exemplars are not fitted with an
 interval or a conjunction, while equally accurate predicates go to the simpler one
 ("2^8 bit set" over a modulo range, a single field test over a conjunction).
+Larger families are more likely to hold a predicate that fits the exemplars by luck
+(a numeric field has about ``U^2`` intervals but ``2U`` thresholds), so each score
+also loses ``0.5 * sd0 * sqrt(2 ln F)``, half the expected best chance balanced
+accuracy among the ``F`` members of its family (``sd0 = 0.25 sqrt(1/P + 1/M)``, the
+SD of a random predicate's balanced accuracy): on a weak, noisy split a threshold
+beats an interval of the same field that fits one more exemplar.
 Remaining ties go to the rounder threshold (256 over 250, 2000 over 1998), then to
 the smallest canonical form, so the result never depends on dict/set order or
 ``PYTHONHASHSEED``.
@@ -59,6 +65,7 @@ MIN_COST_WEIGHT = 0.01
 CONJ_BELOW = 0.9
 CONJ_MARGIN = 3.0  # exemplar units
 MIN_CONJ_MARGIN = 0.05
+FAMILY_WEIGHT = 0.5
 CONJ_POOL = 40
 
 STOPWORDS = frozenset(
@@ -119,13 +126,14 @@ def nice_number(lo: float, hi: float, *, lo_closed: bool, hi_closed: bool, integ
 
 # ---------------------------------------------------------------------- candidates
 Scored = tuple[Predicate, np.ndarray]
+Family = tuple[Predicate, np.ndarray, int]  # predicate, exemplar vector, size of its family
 
 
 def _bacc(v: np.ndarray, y: np.ndarray) -> float:
     return 0.5 * (float(v[y].mean()) + float((~v[~y]).mean()))
 
 
-def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> list[Scored]:
+def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> list[Family]:
     v = table.numeric(field)
     valid = np.isfinite(v)
     u = np.unique(v[valid])
@@ -137,14 +145,14 @@ def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> list[
     idx = np.searchsorted(u, v[valid])
     pc = np.bincount(idx[y[valid]], minlength=u.size).astype(float)
     nc = np.bincount(idx[~y[valid]], minlength=u.size).astype(float)
-    out: list[Predicate] = []
+    out: list[tuple[Predicate, int]] = []
 
-    def pick(bacc: np.ndarray, make) -> None:
+    def pick(bacc: np.ndarray, make, size: int) -> None:
         best = np.max(bacc)
         if not np.isfinite(best):
             return
         tied = [make(int(i)) for i in np.flatnonzero(np.isclose(bacc, best, atol=1e-12))[:64]]
-        out.append(min(tied, key=lambda pr: (-_roundness(pr), render_key(pr))))
+        out.append((min(tied, key=lambda pr: (-_roundness(pr), render_key(pr))), size))
 
     # one-sided cuts between u[i] and u[i+1]
     pos_ge = np.cumsum(pc[::-1])[::-1][1:]  # positives with value >= u[i+1]
@@ -155,8 +163,8 @@ def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> list[
     def thr(i: int) -> float:
         return nice_number(u[i], u[i + 1], lo_closed=False, hi_closed=True, integer=integer, binary=binary)
 
-    pick(ge, lambda i: Compare(field, ">=", thr(i)))
-    pick(lt, lambda i: Compare(field, "<", thr(i)))
+    pick(ge, lambda i: Compare(field, ">=", thr(i)), 2 * (u.size - 1))
+    pick(lt, lambda i: Compare(field, "<", thr(i)), 2 * (u.size - 1))
     # inclusive intervals [u[i], u[j]] with 1 <= i <= j <= U-2
     if u.size >= 3:
         cp, cn = np.concatenate([[0], np.cumsum(pc)]), np.concatenate([[0], np.cumsum(nc)])
@@ -172,21 +180,23 @@ def _numeric_candidates(table: Table, field: str | None, y: np.ndarray) -> list[
                 hi = nice_number(u[j], u[j + 1], lo_closed=True, hi_closed=False, integer=integer, binary=binary)
                 return Between(field, lo, hi)
 
-            pick(np.where(ok, bt, -np.inf).ravel(), between)
-            pick(np.where(ok, 1 - bt, -np.inf).ravel(), lambda f: Not(between(f)))
-    scored: list[Scored] = [(p, evaluate(p, table)) for p in out]
+            n_ok = int(ok.sum())
+            pick(np.where(ok, bt, -np.inf).ravel(), between, 2 * n_ok)
+            pick(np.where(ok, 1 - bt, -np.inf).ravel(), lambda f: Not(between(f)), 2 * n_ok)
+    scored: list[Family] = [(p, evaluate(p, table), size) for p, size in out]
     if field is None and integer and float(u[0]) >= 0:
         scored.extend(_integer_candidates(table))
     return scored
 
 
-def _integer_candidates(table: Table) -> list[Scored]:
+def _integer_candidates(table: Table) -> list[Family]:
     """Bits, residues and quarter-aligned modulo ranges of integer items, vectorised."""
     v = table.numeric(None)
     ok = np.isfinite(v) & (v >= 0)
     vi = np.where(ok, v, 0).astype(np.int64)
     out: list[Scored] = []
     top = max(int(vi.max()), 1).bit_length()
+    sizes = [2 * (top + 1)]
     for k in range(top + 1):
         b = ok & (((vi >> k) & 1) == 1)
         out.append((Bit(None, k), b))
@@ -194,6 +204,7 @@ def _integer_candidates(table: Table) -> list[Scored]:
     for m in range(2, 13):
         res = vi % m
         out.extend((ModEq(None, m, r), ok & (res == r)) for r in range(m))
+    sizes.append(len(out) - sizes[0])
     for j in range(2, 11):
         m = 2**j
         res = vi % m
@@ -202,7 +213,9 @@ def _integer_candidates(table: Table) -> list[Scored]:
                 if (a, b) not in ((0, 4), (0, 2), (2, 4)):
                     lo, hi = a * m // 4, b * m // 4 - 1
                     out.append((ModRange(None, m, lo, hi), ok & (res >= lo) & (res <= hi)))
-    return out
+    sizes.append(len(out) - sum(sizes))
+    size_of = [sizes[0]] * sizes[0] + [sizes[1]] * sizes[1] + [sizes[2]] * sizes[2]
+    return [(p, v, f) for (p, v), f in zip(out, size_of)]
 
 
 def _roundness(p: Predicate) -> float:
@@ -273,15 +286,18 @@ def _fields(table: Table) -> list[str | None]:
     return [None]
 
 
-def _candidates(table: Table, y: np.ndarray) -> list[Scored]:
-    cands: list[Scored] = []
+def _candidates(table: Table, y: np.ndarray) -> list[Family]:
+    cands: list[Family] = []
     for f in _fields(table):
         kind = table.kind(f)
         if kind == "numeric" and not (f is not None and table.is_code(f)):
             cands.extend(_numeric_candidates(table, f, y))
         sym = _symbolic_candidates(table, f)
-        cands.extend(sym)
-        cands.extend((Not(p), ~v) for p, v in sym)
+        sizes: dict[type, int] = {}
+        for p, _ in sym:
+            sizes[type(p)] = sizes.get(type(p), 0) + 2  # the test and its negation
+        cands.extend((p, v, sizes[type(p)]) for p, v in sym)
+        cands.extend((Not(p), ~v, sizes[type(p)]) for p, v in sym)
     return cands
 
 
@@ -323,25 +339,32 @@ def mine_predicate(
     cands = _candidates(table, y)
     avoided = _avoid_vectors(avoid, table)
     keep = []
-    for p, v in cands:
+    for p, v, fam in cands:
         if v.all() or not v.any():
             continue
         if np.packbits(v).tobytes() + bytes([v.size % 8]) in avoided:
             continue
-        keep.append((p, v))
+        keep.append((p, v, fam))
     if not keep:
         raise ValueError(
             "exemplars: no predicate of the offline grammar separates these positives from negatives "
             "(all candidates are constant or avoided); pass more varied exemplars"
         )
-    mat = np.stack([v for _, v in keep])  # [C, M]
+    mat = np.stack([v for _, v, _ in keep])  # [C, M]
     baccs = 0.5 * (mat[:, y].mean(axis=1) + (~mat[:, ~y]).mean(axis=1))
-    unit = 0.5 / min(int(y.sum()), int((~y).sum()))  # balanced accuracy of one exemplar
+    npos, nneg = int(y.sum()), int((~y).sum())
+    unit = 0.5 / min(npos, nneg)  # balanced accuracy of one exemplar
     cw = max(MIN_COST_WEIGHT, COST_WEIGHT * unit)
     margin = max(MIN_CONJ_MARGIN, CONJ_MARGIN * unit)
-    costs = [cost(p) for p, _ in keep]
+    sd0 = 0.25 * math.sqrt(1.0 / npos + 1.0 / nneg)  # SD of a random predicate's balanced accuracy
+
+    def luck(size: int) -> float:  # expected best balanced accuracy gain by chance in a family
+        return FAMILY_WEIGHT * sd0 * math.sqrt(2.0 * math.log(max(size, 1)))
+
+    costs = [cost(p) for p, _, _ in keep]
     scored = [
-        (float(b) - cw * c, float(b), render_key(p), p, v, c) for (p, v), b, c in zip(keep, baccs, costs)
+        (float(b) - cw * c - luck(fam), float(b), render_key(p), p, v, c)
+        for (p, v, fam), b, c in zip(keep, baccs, costs)
     ]
     top = max(s[0] for s in scored)
     head = sorted((s for s in scored if s[0] >= top - 1e-9), key=lambda s: (s[5], -_roundness(s[3]), s[2]))
@@ -361,7 +384,8 @@ def mine_predicate(
                 a, b2 = sorted((pool[i][3], pool[j][3]), key=render_key)
                 p = And(a, b2)
                 bacc = float(pair_bacc[i, j])
-                conj.append((bacc - cw * cost(p), bacc, render_key(p), p, pool[i][4] & pool[j][4]))
+                conj.append((bacc - cw * cost(p) - luck(len(pool) * (len(pool) - 1) // 2), bacc, render_key(p), p,
+                             pool[i][4] & pool[j][4]))
         if conj:
             conj.sort(key=lambda s: (-s[0], cost(s[3]), s[2]))
             if conj[0][1] >= CONJ_BELOW and conj[0][0] > best[0] + margin:
