@@ -1,8 +1,9 @@
 """Benchmark the foundation-model layer against a local fake provider (no network, no key).
 
-Judges N items x K features through the real OpenAI SDK backend (``base_url`` at a
-server on 127.0.0.1 speaking the chat-completions wire format, run in its own process
-so client and server do not share a GIL), wrapped in a :class:`CachedModel`:
+Judges N items x K features through a real SDK backend (OpenAI by default, Anthropic with
+``--provider anthropic``; ``base_url`` at a server on 127.0.0.1 speaking the provider's
+wire format, run in its own process so client and server do not share a GIL), wrapped in
+a :class:`CachedModel`:
 
 * cold runs at concurrency 1 and 16: calls counted at the server, wall time, and the
   batched-extraction bound ``calls per feature <= ceil(N / B)``;
@@ -34,6 +35,8 @@ sys.path.insert(0, str(ROOT))
 from genz_pyro.fm.cache import JudgmentCache  # noqa: E402
 from genz_pyro.fm.cached import CachedModel  # noqa: E402
 from genz_pyro.fm.dryrun import estimate_job  # noqa: E402
+from genz_pyro.fm.anthropic_backend import AnthropicModel  # noqa: E402
+from genz_pyro.fm.llm import LLMBackend  # noqa: E402
 from genz_pyro.fm.openai_backend import OpenAIModel  # noqa: E402
 
 WORDS = ["garden", "pool", "garage", "attic", "porch", "cellar", "balcony", "fireplace", "sauna", "view",
@@ -72,6 +75,13 @@ def make_items(n: int) -> dict[str, str]:
     }
 
 
+def make_backend(provider: str, url: str, **kw: Any) -> LLMBackend:
+    """The real SDK backend of ``provider`` pointed at the local server."""
+    if provider == "anthropic":
+        return AnthropicModel("claude-haiku-4-5", base_url=url, api_key="bench", **kw)
+    return OpenAIModel("gpt-4.1-mini", base_url=url + "/v1", api_key="bench", **kw)
+
+
 def run(args: argparse.Namespace) -> list[tuple[str, str]]:
     items = make_items(args.items)
     features = WORDS[: args.features]
@@ -91,8 +101,8 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
     try:
         for conc in args.concurrency:
             cache_path = tmp / f"cold-{conc}.sqlite"
-            backend = OpenAIModel("gpt-4.1-mini", base_url=url + "/v1", api_key="bench", batch_size=args.batch_size,
-                                  max_concurrency=conc, max_retries=2)
+            backend = make_backend(args.provider, url, batch_size=args.batch_size, max_concurrency=conc,
+                                   max_retries=2)
             model = CachedModel(backend, JudgmentCache(cache_path))
             est = estimate_job(model, features, items)
             before = server_calls()
@@ -112,8 +122,8 @@ def run(args: argparse.Namespace) -> list[tuple[str, str]]:
                 raise SystemExit(f"FAILED: {calls} calls, bound {bound}/feature, dry-run {est.calls}")
 
         # warm: a fresh backend and a fresh connection to the last cache file
-        backend = OpenAIModel("gpt-4.1-mini", base_url=url + "/v1", api_key="bench", batch_size=args.batch_size,
-                              max_concurrency=args.concurrency[-1])
+        backend = make_backend(args.provider, url, batch_size=args.batch_size,
+                               max_concurrency=args.concurrency[-1])
         warm_cache = JudgmentCache(cache_path)
         model = CachedModel(backend, warm_cache)
         before = server_calls()
@@ -154,13 +164,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=20)
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--provider", choices=("openai", "anthropic"), default="openai",
+                    help="which real SDK backend talks to the local server")
     args = ap.parse_args(argv)
     if args.quick:
         args.items, args.features, args.repeats = 500, 2, 1
     if not 1 <= args.features <= len(WORDS):
         ap.error(f"--features must be in 1..{len(WORDS)}")
     rows = run(args)
-    print(f"# bench_fm: {args.items} items x {args.features} features, OpenAI SDK -> 127.0.0.1 fake provider")
+    print(f"# bench_fm: {args.items} items x {args.features} features, {args.provider} SDK -> 127.0.0.1 fake provider")
     print(f"# python {platform.python_version()}, {multiprocessing.cpu_count()} cores")
     print("| measure | value |\n|---|---|")
     for k, v in rows:
