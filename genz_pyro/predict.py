@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from genz_pyro.data import GenZData
-from genz_pyro.infer.bound import mean_field_bound
+from genz_pyro.infer.bound import link_dtype, mean_field_bound
 from genz_pyro.infer.fit import posterior
 from genz_pyro.infer.result import FitResult
 from genz_pyro.models.links import LinearLink
@@ -108,6 +108,7 @@ def predict(
     sd = result.sigma2.double().sqrt()
     gen = torch.Generator().manual_seed(int(seed))
     dtype = data.targets.dtype
+    ldt = link_dtype(link)
     width = max(k + data.covariate_dim, d, 64)
     chunk = max(1, 4_000_000 // (num_samples * width))
     means, lows, highs = [], [], []
@@ -116,12 +117,12 @@ def predict(
         with torch.no_grad():
             for i in range(0, n, chunk):
                 pc = p[i : i + chunk]
-                uc = None if data.covariates is None else data.covariates[i : i + chunk]
-                z = (torch.rand((num_samples, *pc.shape), generator=gen, dtype=torch.float64) < pc).to(dtype)
+                uc = None if data.covariates is None else data.covariates[i : i + chunk].to(ldt)
+                z = (torch.rand((num_samples, *pc.shape), generator=gen, dtype=torch.float64) < pc).to(ldt)
                 f = link(z, uc).double()  # [S, n, D]
                 yv = f + sd * torch.randn(f.shape, generator=gen, dtype=torch.float64)
                 if isinstance(link, LinearLink):
-                    means.append(link(pc.to(dtype), uc).double())
+                    means.append(link(pc.to(ldt), uc).double())
                 else:
                     means.append(f.mean(0))
                 band = torch.quantile(yv, qs, dim=0)  # [2, n, D]

@@ -37,6 +37,7 @@ __all__ = [
     "expected_log_prior",
     "expected_log_lik",
     "mean_field_bound",
+    "link_dtype",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
@@ -69,6 +70,14 @@ def expected_log_prior(
     if missing is not None:
         out = out.masked_fill(missing, math.log(0.5))
     return out
+
+
+def link_dtype(link: nn.Module) -> torch.dtype:
+    """Floating dtype of the link's parameters (the default dtype for a parameter-free link)."""
+    for p in link.parameters():
+        if torch.is_floating_point(p):
+            return p.dtype
+    return torch.get_default_dtype()
 
 
 def _linear_parts(link: LinearLink, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -109,12 +118,13 @@ def expected_log_lik(
         raise ValueError(f"num_samples: must be >= 1, got {num_samples}")
     gen = torch.Generator().manual_seed(int(seed))
     uni = torch.rand((num_samples, *q.shape), generator=gen, dtype=torch.float64)
-    z = (uni < q).to(data.targets.dtype)
+    ldt = link_dtype(link)
+    z = (uni < q).to(ldt)
     was_training = link.training
     link.eval()
     try:
         with torch.no_grad():
-            cov = None if data.covariates is None else data.covariates
+            cov = None if data.covariates is None else data.covariates.to(ldt)
             f = link(z, cov).double()  # [S, N, D]
     finally:
         link.train(was_training)

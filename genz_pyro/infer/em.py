@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from genz_pyro.data import GenZData
-from genz_pyro.infer.bound import mean_field_bound
+from genz_pyro.infer.bound import link_dtype, mean_field_bound
 from genz_pyro.infer.result import FitResult
 from genz_pyro.infer.start import Start, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink, make_link
@@ -82,9 +82,9 @@ class LinkTrainer:
         closed_form: bool = True,
     ) -> None:
         self.module = module
-        self.y = data.targets
-        self.u = data.covariates
-        self.dtype = data.targets.dtype
+        self.dtype = link_dtype(module)
+        self.y = data.targets.to(self.dtype)
+        self.u = None if data.covariates is None else data.covariates.to(self.dtype)
         self.seed = int(seed)
         self.calls = 0
         self.batch_size = int(batch_size)
