@@ -175,7 +175,7 @@ class GenZData:
     @property
     def num_items(self) -> int:
         """N."""
-        return int(self.targets.shape[0])
+        return int(self.judgments.shape[0])
 
     @property
     def num_features(self) -> int:
