@@ -15,7 +15,7 @@ Hidden pool (the first ``num_features`` are used; activity 10-50% each)::
     Amenities includes pool                     (~25%)
     Description mentions "ocean view"           (~20%)
     Style is Victorian                          (~18%)
-    Year built is between 1990 and 2005         (~22%)
+    Year built is between 1950 and 1975         (~37%)
     Lot size is at least 10000                  (~20%)
     Amenities includes solar panels             (~20%)
 
@@ -44,7 +44,7 @@ HIDDEN_POOL: tuple[Predicate, ...] = (
     Contains("amenities", "pool"),
     Mentions("description", "ocean view"),
     Equals("style", "Victorian"),
-    Between("year_built", 1990.0, 2005.0),
+    Between("year_built", 1950.0, 1975.0),
     Compare("lot_size", ">=", 10000.0),
     Contains("amenities", "solar panels"),
 )
@@ -64,7 +64,7 @@ _AGENTS = ("Smith Realty", "Coastal Homes", "Desert Properties", "Lakeside Group
 def _record(rng: np.random.Generator) -> dict:
     bedrooms = int(rng.choice(np.arange(1, 7), p=[0.1, 0.25, 0.3, 0.2, 0.1, 0.05]))
     area = int(round(float(np.exp(rng.normal(np.log(900 + 250 * bedrooms), 0.35))) / 10) * 10)
-    year = int(np.clip(np.round(rng.normal(1980, 22)), 1900, 2020))
+    year = int(np.clip(np.round(rng.normal(1970, 25)), 1900, 2020))
     amenities = [a for a, p in zip(_AMENITIES, _AMENITY_P) if rng.random() < p]
     phrases = list(rng.choice(len(_PHRASES), size=int(rng.integers(2, 5)), replace=False))
     words = [_PHRASES[i] for i in sorted(phrases)]
