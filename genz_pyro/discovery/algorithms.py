@@ -76,6 +76,8 @@ class FitSpec:
         """``fit(data, ...)`` with this spec; ``[N, K]`` data of the training items."""
         from genz_pyro.infer.fit import fit  # imported late: the engines import heavy modules
 
+        if eps is not None:  # engines may report eps on the clip boundary or just outside it
+            eps = eps.clamp(EPS_MIN, 0.5)
         return fit(
             data,
             link=self.link,
@@ -97,7 +99,8 @@ class AddOutcome:
         judgments: ``[N_all]`` 0/1 judgments of every item (all splits), row order.
         positive, negative: exemplar item ids shown to the miner.
         subgroup: Algorithm 2's combination (``None`` for Algorithm 1).
-        eps: the re-estimated flip probability (eq. 14), clipped to ``[EPS_MIN, 0.5]``.
+        eps: the feature's flip probability after the refit (for a discarded feature:
+            eq. 14 against the decoupled posterior, of ``z`` or its relabelling).
         activity: share of training items judged positive.
         discarded: ``""`` when kept, else the reason (``"activity"``, ``"duplicate"``).
         result: the refit with the feature appended (``None`` when discarded).
@@ -135,13 +138,16 @@ class RemoveOutcome:
 
 
 def estimate_eps(q: torch.Tensor, s: torch.Tensor) -> float:
-    """Eq. 14: ``eps = mean_n [q_n (1 - s_n) + (1 - q_n) s_n]``, clipped to ``[EPS_MIN, 0.5]``.
+    """Eq. 14: ``eps = mean_n [q_n (1 - s_n) + (1 - q_n) s_n]``, at least ``EPS_MIN``.
+
+    Not clipped at 0.5: a value above 0.5 says the description fits the other group
+    (``1 - eps`` is then the flip rate of the relabelled feature).
 
     Args:
         q: ``[N]`` posterior of the feature; s: ``[N]`` its 0/1 judgments.
     """
     e = float((q * (1 - s) + (1 - q) * s).mean())
-    return min(max(e, EPS_MIN), 0.5)
+    return min(max(e, EPS_MIN), 1.0)
 
 
 def with_judgments(data: GenZData, column: torch.Tensor | None, name: str) -> GenZData:
@@ -342,16 +348,17 @@ def add_step(
     elif activity < min_activity or activity > max_activity:
         reason = "activity"
     if reason:
-        return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps, activity, reason, None, fit_time, fm_time)
+        eps_rel = max(min(eps, 1 - eps), EPS_MIN)
+        return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_rel, activity, reason, None, fit_time, fm_time)
 
     # refit with the new feature coupled to its judgments; warm start from the decoupled fit
     aug = with_judgments(data, s_train, description)
+    # the new column starts from its judgments (the description now defines the feature);
+    # the other features keep their decoupled-fit posterior
     q_init = dec.q.detach().clone()
-    raw = float((q_new * (1 - s_train) + (1 - q_new) * s_train).mean())
-    if raw > 0.5:  # the description fits the other group better: z relabelled, the link absorbs the sign
-        q_init[:, k] = 1 - q_init[:, k]
+    q_init[:, k] = (1 - 2 * INIT_MARGIN) * s_train + INIT_MARGIN
     eps_init = dec.eps.detach().clone()
-    eps_init[k] = eps
+    eps_init[k] = max(min(eps, 1 - eps), EPS_MIN)  # eq. 14 for z or its relabelling (the link absorbs the sign)
     t0 = time.perf_counter()
     result = spec(aug, eps=eps_init, decoupled=None, q_init=q_init, seed=seed + 1)
     fit_time += time.perf_counter() - t0

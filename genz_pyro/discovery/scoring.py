@@ -80,7 +80,11 @@ class Scorer:
             return np.tile(y_train.double().mean(0).numpy(), (n, 1))
         from genz_pyro.predict import predict
 
+        from genz_pyro.models.links import LinearLink
+
         s = torch.as_tensor(judgments, dtype=result.q.dtype).reshape(n, -1)
-        out = predict(result, s, covariates=covariates)
+        # the linear link's predictive mean is exact (f at E[z]); draws only matter otherwise
+        draws = 1 if isinstance(result.link, LinearLink) else 1000
+        out = predict(result, s, covariates=covariates, num_samples=draws)
         mean = out if isinstance(out, torch.Tensor) else getattr(out, "mean")
         return np.asarray(mean.detach().cpu().numpy() if isinstance(mean, torch.Tensor) else mean, dtype=np.float64)

@@ -71,7 +71,9 @@ class Discovery:
             (unless ``cache=False`` or it is already cached), so a resumed run
             makes no repeated paid calls.
         link: ``"linear"`` or ``"mlp"`` (a fresh link for every feature count).
-        engine: inference engine for ``fit`` (``None``: its default for the link).
+        engine: inference engine for ``fit``. ``None``: ``"cavi"`` for the linear link
+            (exact mean-field coordinate ascent: deterministic and the fastest), ``fit``'s
+            default otherwise.
         metric: ``"r2"``, ``"median_absolute_error"``, ``"median_relative_error"``,
             ``"mean_cosine_similarity"`` or a callable ``metric(pred [n, D], target [n, D]) -> float``.
         greater_is_better: direction of a callable metric (named metrics know theirs).
@@ -140,6 +142,8 @@ class Discovery:
             self._u = self._u.unsqueeze(-1)
         self.seed = int(seed)
         self.exemplars = exemplars if exemplars is not None else ExemplarConfig()
+        if engine is None and link == "linear":
+            engine = "cavi"
         self.spec = FitSpec(link=link, engine=engine, options=dict(fit_options or {}))
         self.scorer = Scorer.create(metric, greater_is_better)
         self.min_activity, self.max_activity = float(min_activity), float(max_activity)
