@@ -556,9 +556,13 @@ class JudgmentCache:
         return c["judgments"] + c["answers"]
 
     def integrity_check(self) -> str:
-        """``PRAGMA integrity_check`` result (``"ok"`` when the file is sound)."""
+        """``PRAGMA integrity_check`` result (``"ok"`` when the file is sound, else the
+        problems found)."""
         with self._lock:
-            return str(self._connect().execute("PRAGMA integrity_check").fetchone()[0])
+            try:
+                return "\n".join(str(r[0]) for r in self._connect().execute("PRAGMA integrity_check"))
+            except sqlite3.DatabaseError as exc:
+                return f"unreadable: {exc}"
 
     # -------------------------------------------------------- export / import
     def _rows(self) -> Iterator[dict[str, Any]]:

@@ -115,6 +115,23 @@ def test_other_operations_are_separate_namespaces(cache):
         cache.get_answer(IDENT, "Describe Image", {"sha256": "ab"})
 
 
+def test_damaged_pages_are_a_logged_miss(tmp_path, caplog):
+    path = tmp_path / "c.sqlite"
+    items = {f"i{n}": f"item {n}" for n in range(3000)}
+    with JudgmentCache(path) as c:
+        c.put_judgments(IDENT, "d", items, {k: Judgment(k, True, 0.5) for k in items})
+        c.put_judgments(IDENT, "e", items, {k: Judgment(k, False, None) for k in items})
+        c._connect().execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(path, "r+b") as fh:  # overwrite three pages in the middle of context "d"
+        fh.seek(4096 * 10)
+        fh.write(bytes(range(256)) * 48)
+    with JudgmentCache(path) as c, caplog.at_level(logging.WARNING, logger="genz_pyro.fm.cache"):
+        assert c.get_judgments(IDENT, "d", items) == {}
+        assert len(c.get_judgments(IDENT, "e", items)) == 3000  # the intact context still serves
+        assert c.integrity_check() != "ok"
+    assert any("unreadable" in r.getMessage() and "treated as a miss" in r.getMessage() for r in caplog.records)
+
+
 def test_garbage_file_is_refused_with_the_fix(tmp_path):
     p = tmp_path / "junk.sqlite"
     p.write_bytes(b"this is not a database" * 100)
