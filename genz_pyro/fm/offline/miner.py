@@ -208,11 +208,11 @@ def _integer_candidates(table: Table) -> list[Family]:
     for j in range(2, 11):
         m = 2**j
         res = vi % m
-        for a in range(4):
-            for b in range(a + 1, 5):
-                if (a, b) not in ((0, 4), (0, 2), (2, 4)):
-                    lo, hi = a * m // 4, b * m // 4 - 1
-                    out.append((ModRange(None, m, lo, hi), ok & (res >= lo) & (res <= hi)))
+        # quarter windows and the centred half; the other halves are bits and the
+        # three-quarter windows are negations of quarters (ORs of two bits)
+        for a, b in ((0, 1), (1, 2), (2, 3), (3, 4), (1, 3)):
+            lo, hi = a * m // 4, b * m // 4 - 1
+            out.append((ModRange(None, m, lo, hi), ok & (res >= lo) & (res <= hi)))
     sizes.append(len(out) - sum(sizes))
     size_of = [sizes[0]] * sizes[0] + [sizes[1]] * sizes[1] + [sizes[2]] * sizes[2]
     return [(p, v, f) for (p, v), f in zip(out, size_of)]
