@@ -10,7 +10,8 @@ keyed by the exemplar ids and contents, the avoid list, the task and ``n``.
 Misses are forwarded in chunks (:meth:`CachedModel.chunks`) that run
 concurrently and are each written as soon as they are answered, so a job stopped
 part-way (a budget cap, a crash, a persistent provider error) keeps every answer
-it paid for. A failed inner call writes nothing. Chunks are multiples of the
+it paid for. A failed inner call writes nothing; a failed cache write (disk full, a
+damaged file) is logged and the answers are still returned. Chunks are multiples of the
 inner model's ``batch_size`` so batched extraction still makes ``ceil(N / B)``
 calls per feature.
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from typing import Any, Mapping
 
 from genz_pyro.fm.cache import JudgmentCache
@@ -115,6 +117,19 @@ class CachedModel(FoundationModel):
         self.usage.add(delta)
         return delta
 
+    def _store(self, write: Any) -> None:
+        """Run a cache write; a database failure is logged, not raised: the answers were
+        paid for and are returned to the caller, they are just not remembered."""
+        try:
+            write()
+        except sqlite3.DatabaseError as exc:
+            logger.error(
+                "cache %s: could not store answers (%s); they are returned but will be asked again "
+                "next run. Check the disk, or move the file away and start a new cache",
+                self.cache.path,
+                exc,
+            )
+
     # ---------------------------------------------------------------- judge
     def chunk_size(self) -> int | None:
         """Misses per forwarded call (``None``: all at once); see the class docstring."""
@@ -191,9 +206,9 @@ class CachedModel(FoundationModel):
                     "answer every id it is given"
                 )
             usage = self._accrue()
-            self.cache.put_many(
+            self._store(lambda: self.cache.put_many(
                 ctx, [(hash_of[i], got[i].value, got[i].probability) for i in chunk], usage=usage, body=body
-            )
+            ))
             for rep in chunk:
                 j = got[rep]
                 for i in same[rep]:
@@ -244,8 +259,9 @@ class CachedModel(FoundationModel):
             mined = await self.inner.amine(positives, negatives, avoid=tuple(avoid))
         finally:
             usage = self._accrue()
-        self.cache.put_answer(ident, "mine", request, {"description": mined.description,
-                                                        "rationale": mined.rationale}, usage=usage)
+        self._store(lambda: self.cache.put_answer(
+            ident, "mine", request, {"description": mined.description, "rationale": mined.rationale}, usage=usage
+        ))
         return mined
 
     async def apropose(self, task: str, examples: Mapping[str, Item], n: int) -> list[str]:
@@ -262,5 +278,5 @@ class CachedModel(FoundationModel):
             proposed = await self.inner.apropose(task, examples, n)
         finally:
             usage = self._accrue()
-        self.cache.put_answer(ident, "propose", request, list(proposed), usage=usage)
+        self._store(lambda: self.cache.put_answer(ident, "propose", request, list(proposed), usage=usage))
         return list(proposed)

@@ -174,6 +174,24 @@ def test_mine_and_propose_are_cached(cache):
     assert inner2.calls == []
 
 
+def test_a_failing_cache_write_is_logged_and_the_answers_still_returned(cache, monkeypatch, caplog):
+    import logging
+    import sqlite3
+
+    def broken(*args, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(cache, "_write", broken)
+    inner = CountingFM()
+    m = CachedModel(inner, cache)
+    with caplog.at_level(logging.ERROR, logger="genz_pyro.fm.cached"):
+        assert m.judge("garden", ITEMS) == expected("garden", ITEMS)
+        assert m.propose("t", {"h1": ITEMS["h1"]}, 2) == ["t 0 #2", "t 1 #2"]
+    assert sum("could not store answers" in r.getMessage() for r in caplog.records) == 2
+    monkeypatch.undo()
+    assert cache.counts()["judgments"] == 0
+
+
 def test_bad_arguments(cache):
     with pytest.raises(ValueError, match="inner"):
         CachedModel("not a model", cache)  # type: ignore[arg-type]
