@@ -136,7 +136,7 @@ def fit(
     return _comparable_bound(res, data)
 
 
-def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 3) -> FitResult:
+def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 2) -> FitResult:
     """Append the bound at the fitted link and eps with ``q`` re-optimised (mean-field E step).
 
     For the linear link ``sigma2`` is re-optimised too (closed form given ``q`` and ``W``,
@@ -151,7 +151,7 @@ def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 3) -> FitRes
     linear = isinstance(res.link, LinearLink)
     for _ in range(rounds if linear else 1):
         probe = FitResult(q, res.eps, res.decoupled, res.link, sigma2, [], True, 0.0, res.engine, 0)
-        q = posterior(probe, data, q_init=q)
+        q = posterior(probe, data, q_init=q, sweeps=30, tol=1e-4)
         if linear:
             ld = prepare_linear(data)
             w = weight_from_link(res.link)

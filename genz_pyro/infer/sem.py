@@ -18,7 +18,8 @@ mean-field bias of eps toward 0 when the data say little about ``z`` (genz-math.
 "Pitfalls") at the cost per sweep of a CAVI sweep.
 
 Burn-in ends (``converged = True``) when the mean of the per-sweep objective over the last
-``window`` sweeps no longer exceeds that of the ``window`` before by ``tol`` nats per item.
+``window`` sweeps no longer exceeds that of the ``window`` before by more than ``tol`` nats
+per item or two standard errors of the difference (no progress detectable above the noise).
 The per-sweep objective in ``bound_history`` is the noisy single-sample estimate
 ``log p(y | z) + E_p[log p(z | s)] + H(p)``; the final entry is the exact mean-field bound
 of the averaged result.
@@ -52,11 +53,14 @@ __all__ = ["fit_sem"]
 
 
 def _window_stop(history: list[float], window: int, tol_total: float) -> bool:
+    """True when the last window's mean objective exceeds the previous window's by less
+    than ``max(tol_total, 2 standard errors of that difference)``: no detectable progress."""
     if len(history) < 2 * window:
         return False
-    last = sum(history[-window:]) / window
-    before = sum(history[-2 * window : -window]) / window
-    return last - before < tol_total
+    last = torch.tensor(history[-window:], dtype=torch.float64)
+    before = torch.tensor(history[-2 * window : -window], dtype=torch.float64)
+    se = float((last.var() / window + before.var() / window).sqrt())
+    return float(last.mean() - before.mean()) < max(tol_total, 2.0 * se)
 
 
 def fit_sem(
@@ -67,7 +71,7 @@ def fit_sem(
     max_sweeps: int = 200,
     tol: float = 1e-3,
     num_average: int = 10,
-    window: int = 5,
+    window: int = 10,
     block_size: int = 32,
     seed: int = 0,
     warm_sweeps: int = 5,
