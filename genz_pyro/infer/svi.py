@@ -47,6 +47,7 @@ from genz_pyro.models.links import LinearLink, make_link
 __all__ = ["fit_svi", "local_update", "full_bound", "least_squares_init"]
 
 _LOGIT_CLIP = 30.0
+_AUTO_BATCH = 131072  # items x features per minibatch when subsample_size is None
 
 
 def _empty_guide(*args: Any, **kwargs: Any) -> None:
@@ -75,6 +76,7 @@ def least_squares_init(data: GenZData, link: LinearLink) -> torch.Tensor:
     return resid.pow(2).mean(0).clamp_min(floor).to(data.targets.dtype)
 
 
+@torch.no_grad()
 def _local_linear(
     link: LinearLink, prior: torch.Tensor, y: torch.Tensor, u: torch.Tensor | None, sigma2: torch.Tensor,
     q: torch.Tensor, sweeps: int, tol: float,
@@ -103,6 +105,7 @@ def _local_linear(
     return qt.T.contiguous()
 
 
+@torch.no_grad()
 def _local_forced(
     link: nn.Module, prior: torch.Tensor, y: torch.Tensor, u: torch.Tensor | None, sigma2: torch.Tensor,
     q: torch.Tensor, sweeps: int, tol: float,
@@ -197,14 +200,14 @@ def fit_svi(
     learn_eps: bool = True,
     q_init: torch.Tensor | None = None,
     max_sweeps: int = 300,
-    tol: float = 1e-6,
+    tol: float | None = None,
     seed: int = 0,
     subsample_size: int | None = None,
     num_particles: int = 8,
     lr: float = 0.1,
     link_lr: float | None = None,
     lr_decay: float | None = None,
-    local_sweeps: int = 10,
+    local_sweeps: int = 5,
     local_tol: float = 1e-4,
     patience: int = 5,
     init: str = "lstsq",
@@ -220,10 +223,13 @@ def fit_svi(
         learn_eps: False keeps ``eps`` fixed.
         q_init: ``[N, K]`` initial posterior; default the judgments through the prior.
         max_sweeps: passes over the data (each ``ceil(N / B)`` steps).
-        tol: stop when the relative change of the per-sweep bound stays below ``tol``
-            for ``patience`` sweeps in a row.
+        tol: stop when the per-sweep bound changes by less than ``tol`` nats per item for
+            ``patience`` sweeps in a row (default 1e-5 at full batch, 1e-3 with minibatches,
+            whose per-sweep bound is a noisy average).
         seed: seeds torch and Pyro (minibatch order, Monte Carlo draws, MLP init).
-        subsample_size: minibatch size ``B`` (default: all items, i.e. full batch).
+        subsample_size: minibatch size ``B``. Default: full batch when ``N K <= 131072``,
+            else ``B = max(512, 131072 // K)`` (the local step costs ``O(B K D)``; measured in
+            ``docs/svi.md``). Pass ``N`` to force full batch.
         num_particles: draws ``z ~ q`` per item for non-linear links.
         lr: Adam step size of ``eps``, ``sigma2`` (and of a linear link).
         link_lr: Adam step size of the link's parameters (default ``lr`` for a linear
@@ -248,7 +254,7 @@ def fit_svi(
         raise ValueError(f"data: expected a GenZData (see GenZData.create), got {type(data).__name__}")
     n, k, d, c = data.num_items, data.num_features, data.target_dim, data.covariate_dim
     if subsample_size is not None and not 1 <= int(subsample_size) <= n:
-        raise ValueError(f"subsample_size: must be in [1, N = {n}] or None for full batch, got {subsample_size}")
+        raise ValueError(f"subsample_size: must be in [1, N = {n}] (N for full batch) or None, got {subsample_size}")
     if max_sweeps < 1:
         raise ValueError(f"max_sweeps: must be >= 1, got {max_sweeps}")
     if lr <= 0:
@@ -259,7 +265,14 @@ def fit_svi(
         raise ValueError(f"num_particles: must be >= 1, got {num_particles}")
     if init not in ("lstsq", "none"):
         raise ValueError(f"init: must be 'lstsq' or 'none', got {init!r}")
-    batch = n if subsample_size is None else int(subsample_size)
+    if subsample_size is None:
+        batch = n if n * k <= _AUTO_BATCH else min(n, max(512, _AUTO_BATCH // k))
+    else:
+        batch = int(subsample_size)
+    if tol is None:
+        tol = 1e-5 if batch == n else 1e-3
+    if tol < 0:
+        raise ValueError(f"tol: must be >= 0 (nats per item), got {tol}")
     steps_per_sweep = math.ceil(n / batch)
     if lr_decay is None:
         lr_decay = 0.01 ** (1.0 / (max_sweeps * steps_per_sweep))
@@ -305,8 +318,7 @@ def fit_svi(
                     steps += 1
             history.append(total / steps_per_sweep)
             if len(history) > 1:
-                rel = abs(history[-1] - history[-2]) / max(1.0, abs(history[-2]))
-                quiet = quiet + 1 if rel < tol else 0
+                quiet = quiet + 1 if abs(history[-1] - history[-2]) / n < tol else 0
                 if quiet >= patience:
                     converged = True
                     break
@@ -333,6 +345,7 @@ def fit_svi(
             + (", analytic expected log-likelihood" if isinstance(module, LinearLink) else f", {num_particles}-draw MC log-likelihood"),
             "steps": steps,
             "subsample_size": batch,
+            "tol": tol,
             "lr": lr,
             "link_lr": rate_link,
             "lr_decay": lr_decay,

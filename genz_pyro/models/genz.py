@@ -10,19 +10,23 @@ real-valued targets ``y_n`` through a link ``f``::
 A missing judgment gives ``z_nk`` the uninformative prior 0.5; a *decoupled* feature
 has ``eps_k`` held at exactly 0.5, so that only the targets decide ``z_k``.
 
-Plate diagram (``N`` items at dim -2, ``K`` features at dim -1)::
+Plate diagram (``N`` items at dim -2, ``K`` features at dim -1; ``s`` and ``u`` are
+given, ``y`` observed, ``z`` latent)::
 
-    eps [K]   sigma2 [D]   link f (theta)
-      |           |            |
-    +-|-----------|------------|-------------------------+
-    | |           |            |              items (N)  |
-    | |   +----------------------------------+           |
-    | |   | s_nk --> z_nk     features (K)   |           |
-    | +---|-----------^                      |           |
-    |     +------------|---------------------+           |
-    |                  v                                 |
-    |         u_n ---> y_n  (event dim D)                |
-    +----------------------------------------------------+
+         eps_k                         theta (link f), sigma2_d
+           |                                    |
+    +------|------------------------------------|------+
+    |      v                                    |      |
+    |  +---------------------------+            |      |
+    |  |  s_nk ------> z_nk        |            |      |
+    |  |                |          |            |      |
+    |  |                |  features (K, dim -1) |      |
+    |  +----------------|----------+            |      |
+    |                   v                       |      |
+    |      u_n -----> y_n [D] <-----------------+      |
+    |                                                  |
+    |                               items (N, dim -2)  |
+    +--------------------------------------------------+
 
 Sites: ``"z"`` (``[N, K]``, latent) and ``"y"`` (``[N, 1]`` batch, ``[D]`` event).
 Parameters: ``"eps"`` (``[K]``, constrained to ``[1e-3, 0.5]``; absent when
@@ -43,8 +47,6 @@ answers at small ``K``.
 """
 
 from __future__ import annotations
-
-from typing import Iterator
 
 import pyro
 import pyro.distributions as dist
@@ -329,8 +331,3 @@ class GenZModel:
                 mean = link(z, u)  # [S, B, D]
                 ell = dist.Normal(mean, sigma2.sqrt()).log_prob(y).sum(-1).mean(0)
             pyro.factor("y_ell", ell.unsqueeze(-1))
-
-    def parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """Current ``("eps", [K])`` and ``("sigma2", [D])`` values from the param store (detached)."""
-        yield "eps", self.eps().detach()
-        yield "sigma2", self.sigma2().detach()
