@@ -136,11 +136,12 @@ def fit(
     return _comparable_bound(res, data)
 
 
-def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 2) -> FitResult:
+def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 1, sweeps: int = 10) -> FitResult:
     """Append the bound at the fitted link and eps with ``q`` re-optimised (mean-field E step).
 
-    For the linear link ``sigma2`` is re-optimised too (closed form given ``q`` and ``W``,
-    ``rounds`` alternations): EM's ``sigma2`` is the residual variance at the *mode*, which
+    For the linear link ``sigma2`` is then re-optimised too (closed form given ``q`` and ``W``;
+    ``rounds`` alternations of at most ``sweeps`` E sweeps; any ``q`` and ``sigma2`` give a
+    valid bound, so stopping early only under-states it): EM's ``sigma2`` is the residual variance at the *mode*, which
     the mean-field bound penalises; the fitted ``res.sigma2`` itself is not changed.
     """
     if data.num_features == 0:
@@ -151,7 +152,7 @@ def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 2) -> FitRes
     linear = isinstance(res.link, LinearLink)
     for _ in range(rounds if linear else 1):
         probe = FitResult(q, res.eps, res.decoupled, res.link, sigma2, [], True, 0.0, res.engine, 0)
-        q = posterior(probe, data, q_init=q, sweeps=30, tol=1e-4)
+        q = posterior(probe, data, q_init=q, sweeps=sweeps, tol=1e-3)
         if linear:
             ld = prepare_linear(data)
             w = weight_from_link(res.link)
@@ -171,7 +172,7 @@ def posterior(
     sweeps: int = 100,
     tol: float = 1e-6,
     q_init: torch.Tensor | None = None,
-    block_size: int = 32,
+    block_size: int = 16,
 ) -> torch.Tensor:
     """Mean-field E step with the parameters of ``result`` held fixed: ``q [N, K]``.
 

@@ -20,9 +20,10 @@ mean-field bias of eps toward 0 when the data say little about ``z`` (genz-math.
 Burn-in ends (``converged = True``) when the mean of the per-sweep objective over the last
 ``window`` sweeps no longer exceeds that of the ``window`` before by more than ``tol`` nats
 per item or two standard errors of the difference (no progress detectable above the noise).
-The per-sweep objective in ``bound_history`` is the noisy single-sample estimate
-``log p(y | z) + E_p[log p(z | s)] + H(p)``; the final entry is the exact mean-field bound
-of the averaged result.
+The per-sweep objective in ``bound_history`` is the noisy complete-data value
+``log p(y | z) + E_p[log p(z | s)]`` at the sweep's sample (for a non-linear link: the
+mean-field bound at ``p``); the final entry is the exact mean-field bound of the averaged
+result (and :func:`genz_pyro.infer.fit.fit` appends the comparable bound).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ def fit_sem(
     tol: float = 1e-3,
     num_average: int = 10,
     window: int = 10,
-    block_size: int = 32,
+    block_size: int = 16,
     seed: int = 0,
     warm_sweeps: int = 5,
     **link_options: object,
@@ -141,10 +142,9 @@ def _sem_linear(
         agree = ld.c0
         if k:
             base, g = e_field(ld, w, sigma2)
-            uni = torch.rand(k, n, generator=gen, dtype=torch.float64)
-            sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs)
+            uni = torch.rand(k, n, generator=gen, dtype=torch.float32)
+            sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs, entropy=False)
             agree = ld.c0 + sums.agree
-            ent = float(sums.entropy.sum())
         szz, szy = suff_stats(ld, zt, mean_field=False)
         w, sigma2, _ = m_step_linear(ld, szz, szy)
         eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
