@@ -4,7 +4,9 @@ Scoring. Every candidate predicate ``p`` is evaluated on the ``P + M`` exemplars
 its balanced accuracy is ``(TPR + TNR) / 2`` (positives where ``p`` holds,
 negatives where it does not). The search maximises
 ``balanced accuracy - u * cost(p)`` with ``u = 0.5 / min(P, M)`` (what one exemplar
-is worth, at least 0.01): a richer predicate must explain about one more exemplar
+is worth, at least 0.01; on integer items a threshold also costs 0.5 per significant
+digit beyond the first, so "< 32" = "2^5 bit unset" beats "< 33" unless 33 fits two
+more exemplars): a richer predicate must explain about one more exemplar
 per unit of description length, so a few mislabeled exemplars are not fitted with an
 interval or a conjunction, while equally accurate predicates go to the simpler one
 ("2^8 bit set" over a modulo range, a single field test over a conjunction).

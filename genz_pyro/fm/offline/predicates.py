@@ -54,6 +54,7 @@ __all__ = [
     "negate",
     "phrase_regex",
     "canonical",
+    "significant_digits",
 ]
 
 
@@ -235,6 +236,25 @@ def _as_number(s: str) -> float | None:
     return x if math.isfinite(x) else None
 
 
+def significant_digits(t: float) -> int:
+    """Digits needed to state ``t``: decimal significant digits (``2000`` -> 1, ``1995`` -> 4,
+    ``2.5`` -> 2), or 1 for a power of two (``256``)."""
+    if t != math.floor(t) or not math.isfinite(t):
+        return len(repr(abs(t)).replace(".", "").strip("0")) or 1
+    n = abs(int(t))
+    if n == 0:
+        return 1
+    if n & (n - 1) == 0:
+        return 1
+    return len(str(n).rstrip("0"))
+
+
+def _digits_cost(field: str | None, t: float) -> float:
+    """On integer items an arbitrary threshold costs more to state than a round one
+    (``< 33`` vs ``< 32`` = the 2^5 bit unset on 0..63): 0.5 per digit beyond the first."""
+    return 0.5 * (significant_digits(t) - 1) if field is None else 0.0
+
+
 def cost(p: Predicate) -> float:
     """Description length of ``p`` (lower is simpler); breaks ties between equally
     accurate predicates: a single test < its negation < an interval or a modulo range
@@ -245,11 +265,11 @@ def cost(p: Predicate) -> float:
     if isinstance(p, And):
         return cost(p.left) + cost(p.right) + 1.0
     if isinstance(p, Compare):
-        return 1.0 if p.op in (">=", "<") else 1.2
+        return (1.0 if p.op in (">=", "<") else 1.2) + _digits_cost(p.field, p.t)
     if isinstance(p, Bit):
         return 1.05
     if isinstance(p, Between):
-        return 3.0
+        return 3.0 + _digits_cost(p.field, p.lo) + _digits_cost(p.field, p.hi)
     if isinstance(p, ModEq):
         return 1.5 if p.m == 2 else 2.5
     if isinstance(p, ModRange):
