@@ -3,7 +3,15 @@
 The entry point is :class:`Discovery`; the pieces stay importable for research use.
 """
 
-from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, RemoveOutcome, add_step, estimate_eps, remove_step
+from genz_pyro.discovery.algorithms import (
+    AddOutcome,
+    FitSpec,
+    RemoveOutcome,
+    add_step,
+    estimate_eps,
+    refine_step,
+    remove_step,
+)
 from genz_pyro.discovery.exemplars import ExemplarConfig, ExemplarSplit, sample_exemplars, split_by_posterior
 from genz_pyro.discovery.history import RunHistory, StepRecord
 from genz_pyro.discovery.scoring import Scorer
@@ -24,6 +32,7 @@ __all__ = [
     "RemoveOutcome",
     "add_step",
     "remove_step",
+    "refine_step",
     "estimate_eps",
     "Subgroup",
     "largest_error_subgroup",

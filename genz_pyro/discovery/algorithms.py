@@ -44,6 +44,7 @@ __all__ = [
     "choose_exemplars",
     "add_step",
     "remove_step",
+    "refine_step",
 ]
 
 EPS_MIN = 1e-3  # eps is clipped to [EPS_MIN, 0.5] (genz-math.md, M step)
@@ -400,3 +401,90 @@ def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int)
             best = (res.bound, j, res)
     assert best is not None
     return RemoveOutcome(index=best[1], bounds=bounds, result=best[2], fit_time=time.perf_counter() - t0)
+
+
+def refine_step(
+    *,
+    model: FoundationModel,
+    items: Mapping[str, Item],
+    train: np.ndarray,
+    data: GenZData,
+    all_judgments: np.ndarray,
+    current: FitResult,
+    index: int,
+    spec: FitSpec,
+    exemplars: ExemplarConfig,
+    avoid: Sequence[str],
+    seed: int,
+    min_activity: float = 0.02,
+    max_activity: float = 0.98,
+) -> AddOutcome:
+    """Re-word feature ``index`` (a removal followed by an add, section 4 of the paper,
+    with the refinement trick of section 2).
+
+    The feature is decoupled (``eps = 0.5``) and the model refitted from the current
+    posterior, so the data alone decide its split; the exemplars mix items where that
+    posterior AGREES with the current judgments and items where it DISAGREES
+    (``exemplars.disagree_fraction``), which shows the miner what the current wording
+    gets wrong. The new description is judged on every item; it replaces the old one
+    unless it fails the activity filter or repeats another feature (then the model is
+    left unchanged and the outcome says why).
+
+    Args: as :func:`add_step`, plus ``index`` (the column to refine) and ``current``
+    (required). ``avoid`` should hold the OTHER features' and the discarded descriptions.
+    """
+    ids = list(items.keys())
+    k = data.num_features
+    if not 0 <= index < k:
+        raise ValueError(f"index: feature {index} does not exist; the model has {k} feature(s)")
+    eps0 = current.eps.detach().clone().clamp(EPS_MIN, 0.5)
+    eps0[index] = 0.5
+    decoupled = torch.zeros(k, dtype=torch.bool)
+    decoupled[index] = True
+    t0 = time.perf_counter()
+    dec = spec(data, eps=eps0, decoupled=decoupled, q_init=current.q.detach().clone(), seed=seed)
+    fit_time = time.perf_counter() - t0
+    q_k = dec.q[:, index].detach()
+    s_old = data.judgments[:, index]
+    split = sample_exemplars(q_k, config=exemplars, judgments=s_old, seed=seed)
+    pos_ids = [ids[int(train[i])] for i in split.positive]
+    neg_ids = [ids[int(train[i])] for i in split.negative]
+
+    t0 = time.perf_counter()
+    mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
+    description = mined.description.strip()
+    answers = model.judge(description, items)
+    fm_time = time.perf_counter() - t0
+    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
+    s_train = torch.as_tensor(s_all[train], dtype=data.judgments.dtype)
+    activity = float(s_all[train].mean())
+    eps = estimate_eps(q_k.to(s_train.dtype), s_train)
+    others = [j for j in range(k) if j != index]
+    reason = ""
+    if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in others):
+        reason = "duplicate"
+    elif activity < min_activity or activity > max_activity:
+        reason = "activity"
+    if reason:
+        eps_rel = max(min(eps, 1 - eps), EPS_MIN)
+        return AddOutcome(description, s_all, pos_ids, neg_ids, None, eps_rel, activity, reason, None, fit_time, fm_time)
+
+    js = data.judgments.clone()
+    js[:, index] = s_train
+    new = GenZData(
+        judgments=js,
+        targets=data.targets,
+        covariates=data.covariates,
+        missing=data.missing,
+        feature_names=tuple(description if j == index else nm for j, nm in enumerate(data.feature_names)),
+    )
+    q_init = dec.q.detach().clone()
+    q_init[:, index] = (1 - 2 * INIT_MARGIN) * s_train + INIT_MARGIN
+    eps_init = dec.eps.detach().clone()
+    eps_init[index] = max(min(eps, 1 - eps), EPS_MIN)
+    t0 = time.perf_counter()
+    result = spec(new, eps=eps_init, decoupled=None, q_init=q_init, seed=seed + 1)
+    fit_time += time.perf_counter() - t0
+    return AddOutcome(
+        description, s_all, pos_ids, neg_ids, None, float(result.eps[index]), activity, "", result, fit_time, fm_time
+    )

@@ -11,7 +11,7 @@ Record fields (``StepRecord``):
 ======================  =============================================================
 ``step``                0-based step index (one per record)
 ``action``              ``"add"``, ``"remove"``, ``"discard"``, ``"zero-shot"``, ``"select"``
-``algorithm``           ``"alg1"``, ``"alg2"``, ``"alg3"``, ``"zero-shot"``, ``"given"`` (a known description)
+``algorithm``           ``"alg1"``, ``"alg2"``, ``"alg3"``, ``"zero-shot"``, ``"given"`` (a known description), ``"refine"``
 ``feature``             the description added / removed / discarded ("" for none)
 ``reason``              why a feature was discarded (``"activity"``, ``"duplicate"``) or ""
 ``exemplars``           ``{"positive": [ids], "negative": [ids]}`` shown to the miner

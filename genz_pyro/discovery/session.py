@@ -33,7 +33,7 @@ import torch
 from genz_pyro.data import GenZData
 from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist
-from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, remove_step
+from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, refine_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord
 from genz_pyro.discovery.scoring import Scorer
@@ -462,6 +462,70 @@ class Discovery:
             activity=activity,
             usage=_usage_delta(before, self.model.usage),
             time={"fit": fit_time, "fm": fm_time, "total": time.perf_counter() - t0},
+            seed=seed,
+        )
+        return self._commit(record)
+
+    def refine_feature(self, index: int | None = None) -> StepRecord:
+        """Re-word one feature with the refinement trick (exemplars mixing items where the
+        data-driven posterior agrees and disagrees with the current judgments).
+
+        Args:
+            index: the feature's column; default the feature with the largest eps (the
+                wording the data trust least).
+
+        Returns:
+            The record: ``action="add"``, ``algorithm="refine"`` and ``reason`` naming the
+            replaced description when the new wording replaced it; ``action="discard"``
+            (model unchanged) when it failed the activity filter or repeated a feature.
+        """
+        if not self.descriptions or self._result is None:
+            raise ValueError("refine_feature: the model has no feature to refine; add features first")
+        if index is None:
+            index = int(torch.argmax(self._result.eps.detach()))
+        if not 0 <= int(index) < len(self.descriptions):
+            raise ValueError(f"index: feature {index} does not exist; the model has {len(self.descriptions)}")
+        index = int(index)
+        step = len(self.history)
+        seed = step_seed(self.seed, step)
+        t0 = time.perf_counter()
+        before = self.model.usage.copy()
+        old = self.descriptions[index]
+        out = refine_step(
+            model=self.model,
+            items=self.items,
+            train=self.train,
+            data=self.train_data(),
+            all_judgments=self.judgments,
+            current=self._result,
+            index=index,
+            spec=self.spec,
+            exemplars=self.exemplars,
+            avoid=tuple(d for d in self.descriptions if d != old) + tuple(self.discarded),
+            seed=seed,
+            min_activity=self.min_activity,
+            max_activity=self.max_activity,
+        )
+        usage = _usage_delta(before, self.model.usage)
+        self.pool[out.description] = out.judgments
+        if out.discarded:
+            self.discarded.append(out.description)
+        else:
+            assert out.result is not None
+            self.descriptions[index] = out.description
+            self.judgments = self.judgments.copy()
+            self.judgments[:, index] = out.judgments
+            self._result = out.result
+        record = self._record(
+            action="discard" if out.discarded else "add",
+            algorithm="refine",
+            feature=out.description,
+            reason=out.discarded or f"refines feature {index}: {old}",
+            exemplars={"positive": out.positive, "negative": out.negative},
+            eps=out.eps,
+            activity=out.activity,
+            usage=usage,
+            time={"fit": out.fit_time, "fm": out.fm_time, "total": time.perf_counter() - t0},
             seed=seed,
         )
         return self._commit(record)

@@ -64,3 +64,23 @@ def test_remove_without_features_is_an_error() -> None:
     d = Discovery(integer_dataset(_case()), OfflineModel(), seed=0)
     with pytest.raises(ValueError, match="no feature to remove"):
         d.remove_feature()
+
+
+def test_refine_mixes_disagreeing_exemplars_and_rewords_the_feature() -> None:
+    from genz_pyro.datasets.binary import load_binary
+
+    ds = load_binary(9)
+    d = Discovery(ds, OfflineModel(), seed=0, exemplars=ExemplarConfig(10, 10, disagree_fraction=0.5))
+    d.add_description("Integers less than 200")  # a wrong cut: the data want 256
+    rec = d.refine_feature()
+    assert rec.action == "add" and rec.algorithm == "refine"
+    assert rec.reason == "refines feature 0: Integers less than 200"
+    pos = [int(i) for i in rec.exemplars["positive"]]
+    neg = [int(i) for i in rec.exemplars["negative"]]
+    # the posterior puts 200..255 with 0..199: half the positives are those disagreeing items
+    assert sum(200 <= i < 256 for i in pos) == 5 and all(i < 256 for i in pos)
+    assert all(i >= 256 for i in neg)
+    bit8 = ds.extras["bits"][:, 8].astype(float)
+    col = d.judgments[:, 0]
+    assert np.array_equal(col, bit8) or np.array_equal(col, 1 - bit8)
+    assert d.features == [rec.feature] and len(d.history) == 2
