@@ -174,6 +174,17 @@ def with_judgments(data: GenZData, column: torch.Tensor | None, name: str) -> Ge
     )
 
 
+def link_mean(link: torch.nn.Module, z: torch.Tensor, u: torch.Tensor | None) -> torch.Tensor:
+    """``f(z, u)`` in evaluation mode (no dropout), without gradients; ``[N, D]``."""
+    was = link.training
+    link.eval()
+    try:
+        with torch.no_grad():
+            return link(z, u)
+    finally:
+        link.train(was)
+
+
 def _generator(seed: int) -> torch.Generator:
     g = torch.Generator()
     g.manual_seed(int(seed))
@@ -203,8 +214,7 @@ def initial_q(data: GenZData, current: FitResult | None, *, seed: int, init: str
         if current is None or data.num_features == 0:
             r = y - y.mean(0)
         else:
-            with torch.no_grad():
-                mean = current.link(current.q.detach().to(data.targets.dtype), data.covariates)
+            mean = link_mean(current.link, current.q.detach().to(data.targets.dtype), data.covariates)
             r = (y - mean.double()) / current.sigma2.detach().double().sqrt()
         if r.shape[1] == 1:
             proj = r[:, 0]
@@ -257,8 +267,7 @@ def error_subgroups(data: GenZData, current: FitResult | None) -> list[Subgroup]
     if current is None or data.num_features == 0:
         return ranked_subgroups(np.zeros((n, 0)), np.zeros(n))
     zhat = (current.q.detach() > 0.5).to(data.targets.dtype)
-    with torch.no_grad():
-        mean = current.link(zhat, data.covariates)
+    mean = link_mean(current.link, zhat, data.covariates)
     err = scaled_sq_error(data.targets, mean.to(data.targets.dtype), current.sigma2.detach().to(data.targets.dtype))
     return ranked_subgroups(zhat, err)
 

@@ -103,3 +103,17 @@ def test_bad_arguments_name_the_fix(tmp_path) -> None:
         Discovery(ds, OfflineModel(), run_dir=tmp_path / "run")
     with pytest.raises(ValueError, match="differs"):
         Discovery.resume(tmp_path / "run", make_planted(100, seed=9), OfflineModel())
+
+
+def test_mlp_link_runs_and_restores_from_the_run_dir(tmp_path) -> None:
+    ds = make_planted(120, seed=9)
+    opts = {"max_sweeps": 2, "m_epochs": 1, "init_epochs": 2}  # plumbing, not accuracy
+    d = Discovery(ds, OfflineModel(), link="mlp", engine="em", seed=0, fit_options=opts,
+                  exemplars=ExemplarConfig(10, 10), run_dir=tmp_path / "run")
+    rec = d.add_feature(conditional=True)
+    assert rec.action == "add" and d.result is not None
+    pred = d.predict(ds.test)
+    assert np.all(np.isfinite(pred))
+    back = Discovery.resume(tmp_path / "run", ds, OfflineModel())
+    assert type(back.result.link) is type(d.result.link) and not back.result.link.training
+    np.testing.assert_allclose(back.predict(ds.test), pred, rtol=1e-6, atol=1e-6)
