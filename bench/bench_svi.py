@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         except subprocess.TimeoutExpired:
             r, err = None, f"timeout after {args.timeout:.0f} s"
         p = spec.split(",")
-        local = p[6] if len(p) > 6 else "5"
+        local = p[6] if len(p) > 6 else "auto"
         if r is None:
             print(f"| {' | '.join(p[:6])} | {local} | error: {err} |", flush=True)
             continue

@@ -207,9 +207,9 @@ def fit_svi(
     lr: float = 0.1,
     link_lr: float | None = None,
     lr_decay: float | None = None,
-    local_sweeps: int = 5,
+    local_sweeps: int | None = None,
     local_tol: float = 1e-4,
-    patience: int = 5,
+    patience: int | None = None,
     init: str = "lstsq",
 ) -> FitResult:
     """Fit the GenZ model by classic SVI (closed-form local ``q``, Adam on the globals).
@@ -224,8 +224,10 @@ def fit_svi(
         q_init: ``[N, K]`` initial posterior; default the judgments through the prior.
         max_sweeps: passes over the data (each ``ceil(N / B)`` steps).
         tol: stop when the per-sweep bound changes by less than ``tol`` nats per item for
-            ``patience`` sweeps in a row (default 1e-5 at full batch, 1e-3 with minibatches,
-            whose per-sweep bound is a noisy average).
+            ``patience`` sweeps in a row (default 1e-5 at full batch, 1e-3 with minibatches).
+            A sweep visits every item once (a random permutation), so the per-sweep mean of
+            the ``N/B``-scaled minibatch bounds has no sampling noise, only the drift of the
+            parameters within the sweep.
         seed: seeds torch and Pyro (minibatch order, Monte Carlo draws, MLP init).
         subsample_size: minibatch size ``B``. Default: full batch when ``N K <= 131072``,
             else ``B = max(512, 131072 // K)`` (the local step costs ``O(B K D)``; measured in
@@ -234,10 +236,14 @@ def fit_svi(
         lr: Adam step size of ``eps``, ``sigma2`` (and of a linear link).
         link_lr: Adam step size of the link's parameters (default ``lr`` for a linear
             link, 0.03 for any other).
-        lr_decay: per-step multiplicative decay of ``lr`` (default: ``lr`` falls 100x
-            over ``max_sweeps`` sweeps).
-        local_sweeps, local_tol: coordinate-ascent sweeps per minibatch (and their stop rule).
-        patience: see ``tol``.
+        lr_decay: per-step multiplicative decay of ``lr``. Default: ``lr`` falls 100x over
+            ``max_sweeps`` steps at full batch; with minibatches over
+            ``min(max_sweeps * ceil(N / B), max(400, 3 * ceil(N / B)))`` steps (and keeps
+            falling after that, so the run settles).
+        local_sweeps, local_tol: coordinate-ascent sweeps per minibatch (and their stop
+            rule); default 5 at full batch, 2 with minibatches (``q`` is warm-started from
+            the item's previous visit). The final pass over all items uses at least 10.
+        patience: see ``tol`` (default 5 at full batch, 2 with minibatches).
         init: ``"lstsq"`` starts a string ``"linear"`` link at least squares on the
             judgments (and sigma2 at its residual variance); ``"none"`` keeps the defaults.
 
@@ -257,6 +263,8 @@ def fit_svi(
         raise ValueError(f"subsample_size: must be in [1, N = {n}] (N for full batch) or None, got {subsample_size}")
     if max_sweeps < 1:
         raise ValueError(f"max_sweeps: must be >= 1, got {max_sweeps}")
+    if local_sweeps is not None and local_sweeps < 1:
+        raise ValueError(f"local_sweeps: must be >= 1, got {local_sweeps}")
     if lr <= 0:
         raise ValueError(f"lr: must be positive, got {lr}")
     if link_lr is not None and link_lr <= 0:
@@ -273,9 +281,14 @@ def fit_svi(
         tol = 1e-5 if batch == n else 1e-3
     if tol < 0:
         raise ValueError(f"tol: must be >= 0 (nats per item), got {tol}")
+    if patience is None:
+        patience = 5 if batch == n else 2
     steps_per_sweep = math.ceil(n / batch)
+    if local_sweeps is None:
+        local_sweeps = 5 if batch == n else 2
     if lr_decay is None:
-        lr_decay = 0.01 ** (1.0 / (max_sweeps * steps_per_sweep))
+        horizon = max_sweeps if batch == n else min(max_sweeps * steps_per_sweep, max(400, 3 * steps_per_sweep))
+        lr_decay = 0.01 ** (1.0 / horizon)
     if not 0 < lr_decay <= 1:
         raise ValueError(f"lr_decay: must be in (0, 1], got {lr_decay}")
 
@@ -304,25 +317,28 @@ def fit_svi(
         quiet = 0
         sweep = 0
         for sweep in range(1, max_sweeps + 1):
-            total = 0.0
+            estimates: list[float] = []
             if batch == n:  # full batch: no subsample, no copies
                 q = local_update(gm, data, q, sweeps=local_sweeps, tol=local_tol)
-                total += -svi.step(data, q, num_samples=num_particles)
+                estimates.append(-svi.step(data, q, num_samples=num_particles))
                 steps += 1
             else:
                 order = torch.randperm(n)
                 for b in range(steps_per_sweep):
                     idx = order[b * batch : (b + 1) * batch]
                     q[idx] = local_update(gm, data, q, idx, sweeps=local_sweeps, tol=local_tol)
-                    total += -svi.step(data, q, subsample=idx, num_samples=num_particles)
+                    estimates.append(-svi.step(data, q, subsample=idx, num_samples=num_particles))
                     steps += 1
-            history.append(total / steps_per_sweep)
+            history.append(sum(estimates) / len(estimates))
             if len(history) > 1:
-                quiet = quiet + 1 if abs(history[-1] - history[-2]) / n < tol else 0
+                quiet = quiet + 1 if abs(history[-1] - history[-2]) <= tol * n else 0
                 if quiet >= patience:
                     converged = True
                     break
-        q = torch.cat([local_update(gm, data, q, ch, sweeps=local_sweeps, tol=local_tol) for ch in torch.arange(n).split(65536)])
+        final_sweeps = max(10, local_sweeps)
+        q = torch.cat(
+            [local_update(gm, data, q, ch, sweeps=final_sweeps, tol=local_tol) for ch in torch.arange(n).split(65536)]
+        )
         history.append(full_bound(gm, data, q, num_samples=max(64, num_particles)))
         eps_final = gm.eps().detach().clone()
         sigma2_final = gm.sigma2().detach().clone()
@@ -349,6 +365,7 @@ def fit_svi(
             "lr": lr,
             "link_lr": rate_link,
             "lr_decay": lr_decay,
+            "local_sweeps": local_sweeps,
             "guide": guide,
             "model": gm,
         },
