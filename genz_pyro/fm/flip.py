@@ -6,6 +6,9 @@ stream, so the same judgment is flipped whatever the call order, batching or
 caching, and a different seed flips a different, independent set. Mining and
 proposing pass through unchanged. The flipped judgments are what a GenZ model
 should learn ``eps_k ~= rate`` from (when the inner model is exact).
+
+Behind a ``CachedModel`` (which forwards one representative id per distinct item
+content), items with identical content share the representative's flip.
 """
 
 from __future__ import annotations
