@@ -19,7 +19,8 @@ mean-field bias of eps toward 0 when the data say little about ``z`` (genz-math.
 
 Burn-in ends (``converged = True``) when the mean of the per-sweep objective over the last
 ``window`` sweeps no longer exceeds that of the ``window`` before by more than ``tol`` nats
-per item or two standard errors of the difference (no progress detectable above the noise).
+per item or two standard errors of the difference (no progress detectable above the noise),
+or when no eps moved by more than ``eps_tol`` between the two windows' means.
 The per-sweep objective in ``bound_history`` is the noisy complete-data value
 ``log p(y | z) + E_p[log p(z | s)]`` at the sweep's sample (for a non-linear link: the
 mean-field bound at ``p``); the final entry is the exact mean-field bound of the averaged
@@ -64,6 +65,15 @@ def _window_stop(history: list[float], window: int, tol_total: float) -> bool:
     return float(last.mean() - before.mean()) < max(tol_total, 2.0 * se)
 
 
+def _eps_stable(trace: list[torch.Tensor], window: int, eps_tol: float) -> bool:
+    """True when no eps moved by more than ``eps_tol`` between the last two window means."""
+    if len(trace) < 2 * window or not trace[-1].numel():
+        return False
+    last = torch.stack(trace[-window:]).mean(0)
+    before = torch.stack(trace[-2 * window : -window]).mean(0)
+    return float((last - before).abs().max()) < eps_tol
+
+
 def fit_sem(
     data: GenZData,
     start: Start,
@@ -76,6 +86,7 @@ def fit_sem(
     block_size: int = 16,
     seed: int = 0,
     warm_sweeps: int = 5,
+    eps_tol: float = 0.003,
     **link_options: object,
 ) -> FitResult:
     """Fit by stochastic EM (Gibbs-sampled ``z`` + M step).
@@ -90,6 +101,8 @@ def fit_sem(
         window: sweeps per window of the burn-in rule.
         block_size: feature block of the linear Gibbs kernel.
         seed: seed of the sampler (and of the link's initialisation).
+        eps_tol: burn-in also stops when no eps moved by more than ``eps_tol`` between the
+            means of the last two windows (eps, the quantity SEM is for, is stable).
         warm_sweeps: linear link only: CAVI sweeps run first; ``z`` then starts from
             ``Bernoulli(q_cavi)`` (0 = start from ``Bernoulli(start.q)``). A better start keeps
             the single-site Gibbs moves out of poor local modes.
@@ -104,7 +117,7 @@ def fit_sem(
         if warm_sweeps > 0 and data.num_features:
             warm = fit_cavi(data, start, max_sweeps=warm_sweeps, tol=0.0, block_size=block_size)
             start = Start(eps=warm.eps.double(), decoupled=start.decoupled, q=warm.q.double(), learn=start.learn)
-        res = _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size)
+        res = _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size, eps_tol)
     else:
         res = _sem_any(data, start, module, gen, max_sweeps, tol, num_average, window, seed, link_options)
     res.wall_time = time.perf_counter() - t0
@@ -120,6 +133,7 @@ def _sem_linear(
     num_average: int,
     window: int,
     block_size: int,
+    eps_tol: float,
 ) -> FitResult:
     ld = prepare_linear(data)
     k, n = ld.k, ld.n
@@ -136,6 +150,7 @@ def _sem_linear(
     converged = k == 0
     averaging = 0
     sweeps = 0
+    eps_trace: list[torch.Tensor] = []
     while averaging < num_average:
         sweeps += 1
         ent = 0.0
@@ -149,8 +164,9 @@ def _sem_linear(
         w, sigma2, _ = m_step_linear(ld, szz, szy)
         eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
         history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent))
+        eps_trace.append(eps)
         if averaging == 0 and not converged:
-            converged = _window_stop(history, window, tol * n)
+            converged = _window_stop(history, window, tol * n) or _eps_stable(eps_trace, window, eps_tol)
             if not converged and sweeps < max_sweeps:
                 continue
         averaging += 1
