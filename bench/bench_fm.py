@@ -48,12 +48,7 @@ def _serve(conn: Any) -> None:
     sys.path.insert(0, str(ROOT / "tests" / "fm"))
     import servers  # the backends' test server (tests/fm/servers.py)
 
-    # Server-side socket tuning for a load test (this child process only): without
-    # TCP_NODELAY every answer stalls ~40 ms on Nagle + delayed ACK, and the
-    # socketserver default backlog of 5 drops SYNs of 16 concurrent connections
-    # (1 s retransmit).
-    servers._Handler.disable_nagle_algorithm = True
-    servers.ThreadingHTTPServer.request_queue_size = 128
+    # servers.py sets TCP_NODELAY and a listen backlog of 128 (see its docstring)
     FakeProvider = servers.FakeProvider
 
     with FakeProvider(seed=0) as server:

@@ -13,6 +13,14 @@ calling :meth:`BatchJob.run` with the same description and items resumes the
 submitted batch instead of submitting again. Ids missing from the batch answers
 (or whose request failed) are asked again online, boundedly, like ``ajudge`` does.
 
+With a ``cache`` (a :class:`~genz_pyro.fm.cache.JudgmentCache`), the collected
+answers are written to it under the same keys an online
+:class:`~genz_pyro.fm.cached.CachedModel` over the same model uses (the model's cache
+identity, ``"judge"``, the description, each item's content hash), each with the raw
+answer text and usage of the request that gave it: the batch answers as soon as they
+are read, the online re-asks after. A later online run of the same job is then served
+from the cache without a request.
+
 The state file holds ids, the description and hashes, never the API key.
 Cost: a budget, if the model has one, is charged at submission by the estimate
 (batch prices are ``batch_discount`` times the online price).
@@ -29,11 +37,13 @@ import time
 from pathlib import Path
 from typing import Any, Mapping
 
+from .cache import JudgmentCache
+from .cached import model_identity, store_quietly
 from .errors import MalformedAnswerError, ProviderError
 from .llm import LLMBackend, _gather_all
 from .parsing import loads_strict, parse_judgments
 from .prompts import ANSWER_NAMES, Prompt
-from .protocol import Item, Judgment, Usage, render_item, run_sync
+from .protocol import CallRecord, Item, Judgment, Usage, render_item, run_sync
 
 __all__ = ["BatchJob", "STATE_FORMAT"]
 
@@ -63,6 +73,7 @@ class BatchJob:
         poll_interval: seconds between status checks in :meth:`acollect`.
         max_wait: give up waiting after this many seconds (``None``: wait forever).
         batch_discount: batch price as a fraction of the online price.
+        cache: write the collected judgments (with raw answers and usage) to this cache.
     """
 
     def __init__(
@@ -73,6 +84,7 @@ class BatchJob:
         poll_interval: float = 30.0,
         max_wait: float | None = None,
         batch_discount: float = 0.5,
+        cache: JudgmentCache | None = None,
     ) -> None:
         if not isinstance(model, LLMBackend) or model.provider not in ("anthropic", "openai"):
             raise ValueError(f"model must be an AnthropicModel or OpenAIModel, got {type(model).__name__}")
@@ -82,7 +94,10 @@ class BatchJob:
         self.state_path = Path(state_path)
         self.poll_interval = float(poll_interval)
         self.max_wait = max_wait
+        if cache is not None and not isinstance(cache, JudgmentCache):
+            raise ValueError(f"cache must be a JudgmentCache or None, got {type(cache).__name__}; JudgmentCache(path)")
         self.batch_discount = batch_discount
+        self.cache = cache
 
     # ------------------------------------------------------------------ state file
     def load_state(self) -> dict[str, Any] | None:
@@ -232,19 +247,26 @@ class BatchJob:
                                         provider=self.model.provider)
                 await asyncio.sleep(self.poll_interval)
             bodies = await self._results(client, state)
-            answers, missing = self._read(state, bodies)
+            records: list[CallRecord] = []
+            answers, missing = self._read(state, bodies, records)
+            self._write_cache(description, items, answers, records)
             if missing:
                 log.info("batch %s: %d ids without an answer, asking online", state["batch_id"], len(missing))
                 groups = [missing[s : s + self.model.batch_size] for s in range(0, len(missing), self.model.batch_size)]
                 if self.model.extraction_shape == 1:
                     groups = [[i] for i in missing]
+                online: list[CallRecord] = []
                 parts = await _gather_all([
                     self.model._judge_group(client, description, {i: items[i] for i in g},
-                                            self.model.judge_prompts(description, {i: items[i] for i in g})[0])
+                                            self.model.judge_prompts(description, {i: items[i] for i in g})[0],
+                                            online.append)
                     for g in groups
                 ])
+                asked: dict[str, Judgment] = {}
                 for part in parts:
-                    answers.update(part)
+                    asked.update(part)
+                self._write_cache(description, items, asked, online)
+                answers.update(asked)
         state["status"] = "collected"
         self._save_state(state)
         return {i: answers[i] for i in items}
@@ -279,7 +301,26 @@ class BatchJob:
                 log.warning("batch request %s failed: %s", rec.get("custom_id"), rec.get("error"))
         return out
 
-    def _read(self, state: Mapping[str, Any], bodies: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Judgment], list[str]]:
+    def _write_cache(
+        self, description: str, items: Mapping[str, Item], answers: Mapping[str, Judgment], records: list[CallRecord]
+    ) -> None:
+        """Store ``answers``, each with the raw answer and usage of the record that gave it."""
+        if self.cache is None or not records:
+            return
+        cache = self.cache
+        ctx, body = cache.context(model_identity(self.model), "judge", description)
+        hash_of = dict(zip(items, cache.item_hashes(items)))
+        calls = []
+        for r in records:
+            ids = [i for i in r.answered if i in answers]
+            calls.append((r.raw, r.usage, [(hash_of[i], answers[i].value, answers[i].probability) for i in ids]))
+        store_quietly(cache, lambda: cache.put_calls(ctx, calls, body=body))
+
+    def _read(
+        self, state: Mapping[str, Any], bodies: Mapping[str, Mapping[str, Any]], records: list[CallRecord]
+    ) -> tuple[dict[str, Judgment], list[str]]:
+        """The judgments in the batch answers and the ids without one; a
+        :class:`CallRecord` per answer is appended to ``records``."""
         answers: dict[str, Judgment] = {}
         missing: list[str] = []
         for cid, req in state["requests"].items():
@@ -290,7 +331,8 @@ class BatchJob:
                 continue
             comp = self.model.completion_from_body(body, _answer_prompt(req["template"], ids))
             u = self.model.price().cost(comp.input_tokens, comp.output_tokens) * self.batch_discount
-            self.model.usage.add(Usage(1, comp.input_tokens, comp.output_tokens, u))
+            usage = Usage(1, comp.input_tokens, comp.output_tokens, u)
+            self.model.usage.add(usage)
             try:
                 if comp.truncated:
                     raise MalformedAnswerError("answer truncated at max_tokens")
@@ -298,8 +340,10 @@ class BatchJob:
                 parsed = parse_judgments(obj, req["template"], ids)
             except MalformedAnswerError as e:
                 log.warning("batch request %s: malformed answer (%s); asking online", cid, e)
+                records.append(CallRecord(req["template"], ids, comp.text, usage, used=False))
                 missing.extend(ids)
                 continue
+            records.append(CallRecord(req["template"], ids, comp.text, usage, answered=tuple(parsed.answers)))
             for i, (value, prob) in parsed.answers.items():
                 answers[i] = Judgment(i, value, prob)
             missing.extend(parsed.missing)

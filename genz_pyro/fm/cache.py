@@ -44,6 +44,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from genz_pyro.fm.keys import canonical_json, check_identity, item_hash
@@ -53,6 +54,7 @@ __all__ = [
     "CACHE_ENV",
     "EXPORT_FORMAT",
     "JudgmentCache",
+    "StoredCall",
     "canonical_json",
     "check_identity",
     "item_hash",
@@ -100,6 +102,26 @@ def _usage_json(usage: Usage | None) -> str | None:
             "cost_usd": usage.cost_usd,
         }
     )
+
+
+def _usage_from_json(text: Any) -> Usage | None:
+    """The :class:`Usage` stored by :func:`_usage_json`, or ``None`` (absent or unreadable)."""
+    if text is None:
+        return None
+    try:
+        d = json.loads(text)
+        return Usage(int(d["calls"]), int(d["input_tokens"]), int(d["output_tokens"]), float(d["cost_usd"]))
+    except (TypeError, ValueError, KeyError):
+        return None
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    """The provider call stored with a cached answer: its raw answer text and its usage
+    (either may be ``None`` when the writer did not know it, e.g. the offline model)."""
+
+    raw: str | None
+    usage: Usage | None
 
 
 def _resolve_path(path: str | os.PathLike[str] | None) -> str:
@@ -352,17 +374,42 @@ class JudgmentCache:
         Returns:
             the number of judgments written.
         """
-        rows = []
-        call_id = self._call_id(raw, usage)
-        for item, value, prob in entries:
-            if prob is not None and not (0.0 <= float(prob) <= 1.0):
-                raise ValueError(f"put_many: probability {prob!r} for item {item.hex()[:16]} is outside [0, 1]")
-            rows.append((ctx, item, 1 if value else 0, None if prob is None else float(prob), call_id))
+        return self.put_calls(ctx, [(raw, usage, entries)], body=body)
+
+    def put_calls(
+        self,
+        ctx: bytes,
+        calls: Iterable[tuple[str | None, Usage | None, Iterable[tuple[bytes, bool, float | None]]]],
+        *,
+        body: str | None = None,
+    ) -> int:
+        """Store the judgments of several calls of one context in one transaction.
+
+        Args:
+            ctx: the context digest from :meth:`context`.
+            calls: ``(raw answer text, usage, entries)`` per provider call; ``entries`` are
+                the ``(item_hash, value, probability)`` that call answered (may be empty: a
+                discarded malformed answer is kept for its raw text and usage).
+            body: the context's canonical JSON from :meth:`context`, stored for inspection.
+
+        Returns:
+            the number of judgments written.
+        """
+        rows: list[tuple[Any, ...]] = []
+        call_rows: list[tuple[Any, ...]] = []
+        for raw, usage, entries in calls:
+            call_id = self._call_id(raw, usage)
+            if call_id is not None:
+                call_rows.append((call_id, raw, _usage_json(usage)))
+            for item, value, prob in entries:
+                if prob is not None and not (0.0 <= float(prob) <= 1.0):
+                    raise ValueError(
+                        f"put_calls: probability {prob!r} for item {item.hex()[:16]} is outside [0, 1]"
+                    )
+                rows.append((ctx, item, 1 if value else 0, None if prob is None else float(prob), call_id))
         statements: list[tuple[str, Sequence[Sequence[Any]]]] = []
-        if call_id is not None:
-            statements.append(
-                ("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", [(call_id, raw, _usage_json(usage))])
-            )
+        if call_rows:
+            statements.append(("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", call_rows))
         if body is not None:
             statements.append(("INSERT OR IGNORE INTO contexts(key, operation, body) VALUES (?, 'judge', ?)",
                                [(ctx, body)]))
@@ -441,20 +488,72 @@ class JudgmentCache:
         *,
         raw: str | None = None,
         usage: Usage | None = None,
+        discarded: Iterable[tuple[str | None, Usage | None]] = (),
     ) -> None:
-        """Store the parsed answer (JSON-serialisable) of a mine/propose request."""
+        """Store the parsed answer (JSON-serialisable) of a mine/propose request.
+
+        Args:
+            raw, usage: the raw answer text and usage of the call that gave ``answer``.
+            discarded: ``(raw, usage)`` of calls whose answers were malformed and re-sent
+                (kept so that the stored usage adds up to what was paid).
+        """
         ctx, body = self.context(identity, operation, request)
         call_id = self._call_id(raw, usage)
+        extra = [(self._call_id(r, u), r, _usage_json(u)) for r, u in discarded]
+        extra = [row for row in extra if row[0] is not None]
         statements: list[tuple[str, Sequence[Sequence[Any]]]] = [
             ("INSERT OR IGNORE INTO contexts(key, operation, body) VALUES (?, ?, ?)", [(ctx, operation, body)]),
             ("INSERT OR REPLACE INTO answers(key, payload, call) VALUES (?, ?, ?)", [(ctx, canonical_json(answer),
                                                                                     call_id)]),
         ]
         if call_id is not None:
-            statements.append(
-                ("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", [(call_id, raw, _usage_json(usage))])
-            )
+            extra.append((call_id, raw, _usage_json(usage)))
+        if extra:
+            statements.append(("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", extra))
         self._write(statements)
+
+    # ------------------------------------------------------- stored calls
+    def _stored(self, conn: sqlite3.Connection, call_id: Any) -> StoredCall | None:
+        if call_id is None:
+            return None
+        row = conn.execute("SELECT raw, usage FROM calls WHERE id = ?", (call_id,)).fetchone()
+        if row is None:
+            return None
+        return StoredCall(row[0] if isinstance(row[0], str) else None, _usage_from_json(row[1]))
+
+    def judgment_calls(
+        self, identity: Mapping[str, Any], description: str, items: Mapping[str, Item]
+    ) -> dict[str, StoredCall]:
+        """The stored call (raw answer text and usage) behind each cached judgment of
+        ``description`` on ``items``, keyed by item id (ids without one are left out)."""
+        ctx, _ = self.context(identity, "judge", description)
+        out: dict[str, StoredCall] = {}
+        with self._lock:
+            conn = self._connect()
+            for item_id, h in zip(items, self.item_hashes(items)):
+                row = conn.execute("SELECT call FROM judgments WHERE ctx = ? AND item = ?", (ctx, h)).fetchone()
+                call = self._stored(conn, row[0]) if row is not None else None
+                if call is not None:
+                    out[item_id] = call
+        return out
+
+    def answer_call(self, identity: Mapping[str, Any], operation: str, request: Any) -> StoredCall | None:
+        """The stored call (raw answer text and usage) behind a cached mine/propose answer."""
+        ctx, _ = self.context(identity, operation, request)
+        with self._lock:
+            conn = self._connect()
+            row = conn.execute("SELECT call FROM answers WHERE key = ?", (ctx,)).fetchone()
+            return self._stored(conn, row[0]) if row is not None else None
+
+    def total_usage(self) -> Usage:
+        """The summed usage of every stored call (what the cached answers cost)."""
+        total = Usage()
+        with self._lock:
+            for (text,) in self._connect().execute("SELECT usage FROM calls"):
+                u = _usage_from_json(text)
+                if u is not None:
+                    total.add(u)
+        return total
 
     # --------------------------------------------------------------- inspect
     def counts(self) -> dict[str, int]:

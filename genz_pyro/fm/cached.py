@@ -17,6 +17,15 @@ calls per feature.
 
 The cache identity is ``inner.cache_identity()`` when the inner model has one
 (provider, model, prompt versions, decoding parameters), else ``{"name": inner.name}``.
+
+Raw answers and usage: when the inner model reports its calls (``inner.reports_calls``,
+the SDK backends), every forwarded call passes an ``on_call`` hook that collects one
+:class:`~genz_pyro.fm.protocol.CallRecord` per provider call; each judgment is stored
+with the raw answer text and the exact usage of the call that answered it (a malformed
+answer that was re-sent is stored too, without judgments, so the stored usage adds up to
+what was paid), and :attr:`CachedModel.usage` books exactly the calls of this wrapper, also
+when several wrappers share one inner model concurrently. Other models (the offline
+model, wrappers) fall back to the usage delta of ``inner.usage`` and store no raw text.
 """
 
 from __future__ import annotations
@@ -27,9 +36,9 @@ import sqlite3
 from typing import Any, Mapping
 
 from genz_pyro.fm.cache import JudgmentCache
-from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature, Usage
+from genz_pyro.fm.protocol import CallRecord, FoundationModel, Item, Judgment, MinedFeature, Usage
 
-__all__ = ["CachedModel", "model_identity"]
+__all__ = ["CachedModel", "model_identity", "store_quietly"]
 
 logger = logging.getLogger("genz_pyro.fm.cached")
 
@@ -54,6 +63,28 @@ def model_identity(model: FoundationModel) -> dict[str, Any]:
             raise ValueError(f"{type(model).__name__}.cache_identity() must return a dict, got {type(out).__name__}")
         return dict(out)
     return {"name": model.name}
+
+
+def store_quietly(cache: JudgmentCache, write: Any) -> None:
+    """Run a cache write; a database failure is logged, not raised: the answers were paid
+    for and are returned to the caller, they are just not remembered."""
+    try:
+        write()
+    except sqlite3.DatabaseError as exc:
+        logger.error(
+            "cache %s: could not store answers (%s); they are returned but will be asked again "
+            "next run. Check the disk, or move the file away and start a new cache",
+            cache.path,
+            exc,
+        )
+
+
+def records_usage(records: list[CallRecord]) -> Usage:
+    """The summed usage of ``records``."""
+    total = Usage()
+    for r in records:
+        total.add(r.usage)
+    return total
 
 
 class CachedModel(FoundationModel):
@@ -99,6 +130,19 @@ class CachedModel(FoundationModel):
         return model_identity(self.inner)
 
     # ---------------------------------------------------------------- usage
+    @property
+    def _reports(self) -> bool:
+        return bool(getattr(self.inner, "reports_calls", False))
+
+    def _book(self, records: list[CallRecord]) -> Usage:
+        """Book the usage of one forwarded call into ``self.usage``: the exact sum of its
+        call records when the inner model reports calls, else the ``inner.usage`` delta."""
+        if not self._reports:
+            return self._accrue()
+        usage = records_usage(records)
+        self.usage.add(usage)
+        return usage
+
     def _accrue(self) -> Usage:
         """Usage the inner model accrued since the last accrual (added to ``self.usage``).
 
@@ -118,17 +162,8 @@ class CachedModel(FoundationModel):
         return delta
 
     def _store(self, write: Any) -> None:
-        """Run a cache write; a database failure is logged, not raised: the answers were
-        paid for and are returned to the caller, they are just not remembered."""
-        try:
-            write()
-        except sqlite3.DatabaseError as exc:
-            logger.error(
-                "cache %s: could not store answers (%s); they are returned but will be asked again "
-                "next run. Check the disk, or move the file away and start a new cache",
-                self.cache.path,
-                exc,
-            )
+        """:func:`store_quietly` on this wrapper's cache."""
+        store_quietly(self.cache, write)
 
     # ---------------------------------------------------------------- judge
     def chunk_size(self) -> int | None:
@@ -192,23 +227,33 @@ class CachedModel(FoundationModel):
         hash_of = dict(zip(items, hashes))
         answered: dict[str, Judgment] = dict(hits)
 
+        reports = self._reports
+
         async def forward(chunk: dict[str, Item]) -> None:
+            records: list[CallRecord] = []
             try:
-                got = await self.inner.ajudge(description, chunk)
+                if reports:
+                    got = await self.inner.ajudge(description, chunk, on_call=records.append)  # type: ignore[call-arg]
+                else:
+                    got = await self.inner.ajudge(description, chunk)
             except BaseException:
-                self._accrue()
+                self._book(records)
                 raise
             absent = [i for i in chunk if i not in got]
             if absent:
-                self._accrue()
+                self._book(records)
                 raise ValueError(
                     f"{self.inner.name}: ajudge returned no answer for items {absent[:5]}; a foundation model must "
                     "answer every id it is given"
                 )
-            usage = self._accrue()
-            self._store(lambda: self.cache.put_many(
-                ctx, [(hash_of[i], got[i].value, got[i].probability) for i in chunk], usage=usage, body=body
-            ))
+            usage = self._book(records)
+            if reports:
+                calls = self._judgment_calls(chunk, got, records, hash_of)
+                self._store(lambda: self.cache.put_calls(ctx, calls, body=body))
+            else:
+                self._store(lambda: self.cache.put_many(
+                    ctx, [(hash_of[i], got[i].value, got[i].probability) for i in chunk], usage=usage, body=body
+                ))
             for rep in chunk:
                 j = got[rep]
                 for i in same[rep]:
@@ -223,6 +268,23 @@ class CachedModel(FoundationModel):
                             len(results))
             raise errors[0]
         return {i: answered[i] for i in items}
+
+    @staticmethod
+    def _judgment_calls(
+        chunk: Mapping[str, Item], got: Mapping[str, Judgment], records: list[CallRecord], hash_of: Mapping[str, bytes]
+    ) -> list[tuple[str | None, Usage | None, list[tuple[bytes, bool, float | None]]]]:
+        """``(raw, usage, entries)`` per reported call for :meth:`JudgmentCache.put_calls`;
+        an answered id that no record claims is stored without a call."""
+        calls: list[tuple[str | None, Usage | None, list[tuple[bytes, bool, float | None]]]] = []
+        claimed: set[str] = set()
+        for r in records:
+            ids = [i for i in r.answered if i in chunk and i not in claimed]
+            claimed.update(ids)
+            calls.append((r.raw, r.usage, [(hash_of[i], got[i].value, got[i].probability) for i in ids]))
+        rest = [i for i in chunk if i not in claimed]
+        if rest:
+            calls.append((None, None, [(hash_of[i], got[i].value, got[i].probability) for i in rest]))
+        return calls
 
     def plan_judge(self, description: str, items: Mapping[str, Item]) -> list[Any]:
         """The inner model's ``plan_judge`` on the cache misses, chunk by chunk (what
@@ -240,13 +302,42 @@ class CachedModel(FoundationModel):
     def _exemplars(self, group: Mapping[str, Item]) -> list[list[str]]:
         return [[i, h.hex()] for i, h in zip(group, self.cache.item_hashes(group))]
 
+    def mine_request(
+        self, positives: Mapping[str, Item], negatives: Mapping[str, Item], avoid: tuple[str, ...] = ()
+    ) -> dict[str, Any]:
+        """The cache request of a mine call (exemplar ids and content hashes, the avoid list);
+        with ``cache.answer_call(cache_identity(), "mine", request)`` it finds the stored call."""
+        return {"positives": self._exemplars(positives), "negatives": self._exemplars(negatives),
+                "avoid": list(avoid)}
+
+    def propose_request(self, task: str, examples: Mapping[str, Item], n: int) -> dict[str, Any]:
+        """The cache request of a propose call (task, example ids and content hashes, n)."""
+        return {"task": task, "examples": self._exemplars(examples), "n": n}
+
+    async def _forward_answer(self, operation: str, request: Any, payload: Any, call: Any) -> Any:
+        """Run ``call(on_call or None)`` on the inner model, book its usage and store
+        ``payload(answer)`` with the raw answer and usage of the call that gave it."""
+        records: list[CallRecord] = []
+        try:
+            answer = await call(records.append if self._reports else None)
+        finally:
+            usage = self._book(records)
+        ident = model_identity(self.inner)
+        if self._reports and records:
+            last = records[-1]
+            discarded = [(r.raw, r.usage) for r in records[:-1]]
+            self._store(lambda: self.cache.put_answer(ident, operation, request, payload(answer), raw=last.raw,
+                                                      usage=last.usage, discarded=discarded))
+        else:
+            self._store(lambda: self.cache.put_answer(ident, operation, request, payload(answer), usage=usage))
+        return answer
+
     async def amine(
         self, positives: Mapping[str, Item], negatives: Mapping[str, Item], *, avoid: tuple[str, ...] = ()
     ) -> MinedFeature:
         """Cached :meth:`FoundationModel.amine` (key: exemplar ids and contents, the avoid list)."""
         ident = model_identity(self.inner)
-        request = {"positives": self._exemplars(positives), "negatives": self._exemplars(negatives),
-                   "avoid": list(avoid)}
+        request = self.mine_request(positives, negatives, tuple(avoid))
         hit = self.cache.get_answer(ident, "mine", request)
         if isinstance(hit, dict) and isinstance(hit.get("description"), str) and isinstance(
             hit.get("rationale"), str
@@ -255,28 +346,32 @@ class CachedModel(FoundationModel):
             return MinedFeature(hit["description"], hit["rationale"])
         if hit is not None:
             logger.warning("cache %s: mine answer of the wrong shape; treated as a miss", self.cache.path)
-        try:
-            mined = await self.inner.amine(positives, negatives, avoid=tuple(avoid))
-        finally:
-            usage = self._accrue()
-        self._store(lambda: self.cache.put_answer(
-            ident, "mine", request, {"description": mined.description, "rationale": mined.rationale}, usage=usage
-        ))
+
+        async def call(on_call: Any) -> MinedFeature:
+            if on_call is None:
+                return await self.inner.amine(positives, negatives, avoid=tuple(avoid))
+            return await self.inner.amine(positives, negatives, avoid=tuple(avoid), on_call=on_call)  # type: ignore[call-arg]
+
+        mined: MinedFeature = await self._forward_answer(
+            "mine", request, lambda m: {"description": m.description, "rationale": m.rationale}, call
+        )
         return mined
 
     async def apropose(self, task: str, examples: Mapping[str, Item], n: int) -> list[str]:
         """Cached :meth:`FoundationModel.apropose` (key: task, example ids and contents, n)."""
         ident = model_identity(self.inner)
-        request = {"task": task, "examples": self._exemplars(examples), "n": n}
+        request = self.propose_request(task, examples, n)
         hit = self.cache.get_answer(ident, "propose", request)
         if isinstance(hit, list) and all(isinstance(d, str) for d in hit):
             self.usage.cache_hits += 1
             return list(hit)
         if hit is not None:
             logger.warning("cache %s: propose answer of the wrong shape; treated as a miss", self.cache.path)
-        try:
-            proposed = await self.inner.apropose(task, examples, n)
-        finally:
-            usage = self._accrue()
-        self._store(lambda: self.cache.put_answer(ident, "propose", request, list(proposed), usage=usage))
+
+        async def call(on_call: Any) -> list[str]:
+            if on_call is None:
+                return await self.inner.apropose(task, examples, n)
+            return await self.inner.apropose(task, examples, n, on_call=on_call)  # type: ignore[call-arg]
+
+        proposed: list[str] = await self._forward_answer("propose", request, list, call)
         return list(proposed)

@@ -12,7 +12,9 @@ response body, translate an SDK error). It
   :class:`MalformedAnswerError` naming the items) and re-sends a call whose answer is
   not well-formed JSON of the right shape (``max_malformed_retries``);
 * accounts usage and cost per call (``self.usage``; a price table per model,
-  overridable with ``prices=``);
+  overridable with ``prices=``) and reports every call (its raw answer text and exact
+  usage, a :class:`~genz_pyro.fm.protocol.CallRecord`) to the optional keyword-only
+  ``on_call`` hook of ``ajudge`` / ``amine`` / ``apropose`` (``reports_calls = True``);
 * asks an optional ``budget`` before every call (``budget.reserve(calls=1,
   input_tokens=..., output_tokens=..., cost_usd=...)``, which may raise
   :class:`BudgetExceededError`) and settles it after (``budget.settle(reservation,
@@ -39,7 +41,7 @@ from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 from .errors import FoundationModelError, MalformedAnswerError
 from .parsing import loads_strict, parse_judgments, parse_mined, parse_proposed
 from .prompts import PROMPT_VERSIONS, Prompt, judge_batch_prompt, judge_single_prompt, mine_prompt, propose_prompt
-from .protocol import FoundationModel, Item, Judgment, MinedFeature, Usage, run_sync
+from .protocol import CallRecord, FoundationModel, Item, Judgment, MinedFeature, Usage, run_sync
 
 __all__ = [
     "Price",
@@ -53,6 +55,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+OnCall = Callable[[CallRecord], None]
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class LLMBackend(FoundationModel, abc.ABC):
     """
 
     provider: str = "abstract"
+    reports_calls = True
 
     def __init__(
         self,
@@ -314,8 +318,12 @@ class LLMBackend(FoundationModel, abc.ABC):
             sem = self._semaphores[loop] = asyncio.Semaphore(self.max_concurrency)
         return sem
 
-    async def _call(self, client: Any, params: Mapping[str, Any], est: CallEstimate, prompt: Prompt | None) -> Completion:
-        """One provider call: budget reservation, bounded concurrency, usage, error mapping."""
+    async def _call(
+        self, client: Any, params: Mapping[str, Any], est: CallEstimate, prompt: Prompt | None
+    ) -> tuple[Completion, Usage]:
+        """One provider call: budget reservation, bounded concurrency, usage, error mapping.
+
+        Returns the completion and this call's usage (also added to ``self.usage``)."""
         async with self._semaphore():
             reservation = None
             if self.budget is not None:
@@ -339,26 +347,40 @@ class LLMBackend(FoundationModel, abc.ABC):
             self.usage.add(usage)
             if self.budget is not None:
                 self.budget.settle(reservation, usage)
-            return comp
+            return comp, usage
 
-    async def _ask(self, client: Any, prompt: Prompt, parse: Callable[[Any], T]) -> T:
+    async def _ask(
+        self,
+        client: Any,
+        prompt: Prompt,
+        parse: Callable[[Any], T],
+        on_call: OnCall | None = None,
+        answered: Callable[[T], Sequence[str]] = lambda result: (),
+    ) -> T:
         """Send ``prompt`` and parse its answer, re-sending a malformed answer up to
-        ``max_malformed_retries`` times."""
+        ``max_malformed_retries`` times. Every call is reported to ``on_call`` (a malformed
+        one with ``used=False``; the parsed one with ``answered(result)`` as its ids)."""
         params = self.request_params(prompt)
         est = self.estimate(prompt)
         last: MalformedAnswerError | None = None
         for attempt in range(1 + self.max_malformed_retries):
-            comp = await self._call(client, params, est, prompt)
+            comp, usage = await self._call(client, params, est, prompt)
             try:
                 if comp.truncated:
                     raise MalformedAnswerError(
                         f"answer truncated at max_tokens={self.max_tokens}; raise max_tokens or lower batch_size"
                     )
                 obj = comp.obj if comp.obj is not None else loads_strict(comp.text)
-                return parse(obj)
+                result = parse(obj)
             except MalformedAnswerError as err:
+                if on_call is not None:
+                    on_call(CallRecord(prompt.template, prompt.item_ids, comp.text, usage, used=False))
                 last = err
                 log.warning("%s: malformed %s answer (attempt %d): %s", self.name, prompt.template, attempt + 1, err)
+                continue
+            if on_call is not None:
+                on_call(CallRecord(prompt.template, prompt.item_ids, comp.text, usage, answered=tuple(answered(result))))
+            return result
         raise MalformedAnswerError(
             f"{self.name}: the {prompt.template} answer stayed malformed after "
             f"{1 + self.max_malformed_retries} attempts ({last}); raise max_malformed_retries, "
@@ -369,7 +391,9 @@ class LLMBackend(FoundationModel, abc.ABC):
         ) from last
 
     # ------------------------------------------------------------------ judge
-    async def _judge_group(self, client: Any, description: str, items: Mapping[str, Item], first: Prompt) -> dict[str, Judgment]:
+    async def _judge_group(
+        self, client: Any, description: str, items: Mapping[str, Item], first: Prompt, on_call: OnCall | None = None
+    ) -> dict[str, Judgment]:
         answers: dict[str, Judgment] = {}
         prompt = first
         pending: dict[str, Item] = dict(items)
@@ -380,7 +404,10 @@ class LLMBackend(FoundationModel, abc.ABC):
                     if self.extraction_shape == 2
                     else judge_single_prompt(description, *next(iter(pending.items())), with_probability=self.with_probability)
                 )
-            parsed = await self._ask(client, prompt, lambda obj, p=prompt: parse_judgments(obj, p.template, p.item_ids))
+            parsed = await self._ask(
+                client, prompt, lambda obj, p=prompt: parse_judgments(obj, p.template, p.item_ids), on_call,
+                lambda result: tuple(result.answers),
+            )
             if parsed.unknown:
                 log.warning("%s: answer named ids that were not asked (ignored): %s", self.name, list(parsed.unknown))
             if parsed.conflicting:
@@ -398,13 +425,16 @@ class LLMBackend(FoundationModel, abc.ABC):
             provider=self.provider,
         )
 
-    async def ajudge(self, description: str, items: Mapping[str, Item]) -> dict[str, Judgment]:
+    async def ajudge(
+        self, description: str, items: Mapping[str, Item], *, on_call: OnCall | None = None
+    ) -> dict[str, Judgment]:
+        """See :meth:`FoundationModel.ajudge`; ``on_call`` receives a :class:`CallRecord` per provider call."""
         prompts = self.judge_prompts(description, items)
         if not prompts:
             return {}
         async with self._client() as client:
             parts = await _gather_all(
-                [self._judge_group(client, description, {i: items[i] for i in p.item_ids}, p) for p in prompts]
+                [self._judge_group(client, description, {i: items[i] for i in p.item_ids}, p, on_call) for p in prompts]
             )
         merged: dict[str, Judgment] = {}
         for part in parts:
@@ -413,16 +443,25 @@ class LLMBackend(FoundationModel, abc.ABC):
 
     # ------------------------------------------------------------------ mine / propose
     async def amine(
-        self, positives: Mapping[str, Item], negatives: Mapping[str, Item], *, avoid: tuple[str, ...] = ()
+        self,
+        positives: Mapping[str, Item],
+        negatives: Mapping[str, Item],
+        *,
+        avoid: tuple[str, ...] = (),
+        on_call: OnCall | None = None,
     ) -> MinedFeature:
+        """See :meth:`FoundationModel.amine`; ``on_call`` receives a :class:`CallRecord` per provider call."""
         prompt = mine_prompt(positives, negatives, avoid=tuple(avoid))
         async with self._client() as client:
-            return await self._ask(client, prompt, parse_mined)
+            return await self._ask(client, prompt, parse_mined, on_call)
 
-    async def apropose(self, task: str, examples: Mapping[str, Item], n: int) -> list[str]:
+    async def apropose(
+        self, task: str, examples: Mapping[str, Item], n: int, *, on_call: OnCall | None = None
+    ) -> list[str]:
+        """See :meth:`FoundationModel.apropose`; ``on_call`` receives a :class:`CallRecord` per provider call."""
         prompt = propose_prompt(task, examples, n)
         async with self._client() as client:
-            return await self._ask(client, prompt, lambda obj: parse_proposed(obj, n))
+            return await self._ask(client, prompt, lambda obj: parse_proposed(obj, n), on_call)
 
     # ------------------------------------------------------------------ images
     async def adescribe_image(
@@ -436,7 +475,7 @@ class LLMBackend(FoundationModel, abc.ABC):
         n_in = 1600 + math.ceil(len(prompt) / 4)  # an image is ~1-2k tokens on both providers
         est = CallEstimate("describe_image", (), n_in, self.max_tokens, self.price().cost(n_in, self.max_tokens))
         async with self._client() as client:
-            comp = await self._call(client, params, est, None)
+            comp, _ = await self._call(client, params, est, None)
         if not comp.text.strip():
             raise MalformedAnswerError(f"{self.name}: empty image description", provider=self.provider)
         return comp.text

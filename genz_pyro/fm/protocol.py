@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Mapping, TypeVar, Union
 
 __all__ = [
     "Item",
+    "CallRecord",
     "Judgment",
     "MinedFeature",
     "Usage",
@@ -87,6 +88,29 @@ class Usage:
         return Usage(self.calls, self.input_tokens, self.output_tokens, self.cost_usd, self.cache_hits)
 
 
+@dataclass(frozen=True)
+class CallRecord:
+    """One provider call as billed, reported by models with ``reports_calls = True``
+    through the ``on_call`` hook of ``ajudge`` / ``amine`` / ``apropose``.
+
+    Attributes:
+        template: the prompt template (``"judge_batch"``, ``"judge_single"``, ``"mine"``,
+            ``"propose"``).
+        item_ids: the ids the call asked about (judge calls; ``()`` otherwise).
+        raw: the answer text as the provider sent it (a tool-use answer: its input as JSON).
+        usage: this call's usage (``calls == 1``; tokens as billed).
+        used: ``False`` when the answer was discarded (malformed or truncated) and re-sent.
+        answered: the ids whose judgment came from this answer (judge calls).
+    """
+
+    template: str
+    item_ids: tuple[str, ...]
+    raw: str
+    usage: Usage
+    used: bool = True
+    answered: tuple[str, ...] = ()
+
+
 def run_sync(awaitable: Awaitable[T]) -> T:
     """Run a coroutine to completion from sync code, also inside a running loop
     (a Jupyter kernel), by using a worker thread there."""
@@ -107,6 +131,11 @@ class FoundationModel(abc.ABC):
     """
 
     name: str = "abstract"
+    #: ``True`` when ``ajudge``, ``amine`` and ``apropose`` accept a keyword-only
+    #: ``on_call: Callable[[CallRecord], None]`` hook, called once per provider call with its
+    #: raw answer and exact usage (the SDK backends). Wrappers such as the cache use it to
+    #: store raw answers and to book usage per call even when calls overlap.
+    reports_calls: bool = False
 
     def __init__(self) -> None:
         self.usage = Usage()

@@ -6,7 +6,14 @@ blocks, answers with an oracle (``oracle(description, item_text) -> bool``; defa
 the description occurs in the item text, case-insensitively), and records every
 request so tests can assert the wire traffic. Knobs inject trouble: shuffled answer
 order, unknown ids, omitted ids, conflicting ids, malformed answers, and transport
-faults (HTTP errors with headers, dropped connections, slow answers).
+faults (HTTP errors with headers, dropped connections, slow answers). The model
+answers it sent are kept too (``Recorded.response``), so tests can compare what a
+client stored with what the wire carried.
+
+Socket tuning: the handler sets ``TCP_NODELAY`` (``disable_nagle_algorithm``; without
+it every answer, written as headers then body, stalls ~40 ms on Nagle + delayed ACK)
+and the server listens with a backlog of 128 (``request_queue_size``; the socketserver
+default of 5 drops the SYNs of 16 concurrent connections, which then wait 1 s to retry).
 """
 
 from __future__ import annotations
@@ -57,6 +64,7 @@ class Recorded:
     headers: dict[str, str]
     body: Any
     time: float
+    response: Any = None  # the JSON body of a model answer (messages, chat completions)
 
 
 def default_oracle(description: str, text: str) -> bool:
@@ -94,8 +102,7 @@ class FakeProvider:
         class Handler(_Handler):
             fake = provider
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = _Server(("127.0.0.1", 0), Handler)
         threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         return self
 
@@ -197,9 +204,15 @@ class FakeProvider:
         }
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # listen backlog: 16+ concurrent connections without SYN drops
+
+
 class _Handler(BaseHTTPRequestHandler):
     fake: FakeProvider
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # TCP_NODELAY: no ~40 ms stall between header and body writes
 
     def log_message(self, format: str, *args: Any) -> None:  # silence
         pass
@@ -267,7 +280,8 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 time.sleep(f.delay)
                 if not self._fault("anthropic" if anthropic else "openai"):
-                    self._send(200, f.anthropic_message(rec.body) if anthropic else f.openai_completion(rec.body))
+                    rec.response = f.anthropic_message(rec.body) if anthropic else f.openai_completion(rec.body)
+                    self._send(200, rec.response)
             finally:
                 with f.lock:
                     f.in_flight -= 1

@@ -129,9 +129,7 @@ ITEMS = {f"h{n}": f"house {n} with a {'garden' if n % 3 else 'pool'}" for n in r
 
 
 @pytest.fixture
-def server(monkeypatch):
-    # answer without the ~40 ms Nagle / delayed-ACK stall of http.server's separate header and body writes
-    monkeypatch.setattr(servers._Handler, "disable_nagle_algorithm", True)
+def server():
     with FakeProvider(seed=5) as s:
         yield s
 

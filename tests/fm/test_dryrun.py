@@ -30,9 +30,7 @@ def make(provider: str, server: FakeProvider, **kw):
 
 
 @pytest.fixture
-def server(monkeypatch):
-    # answer without the ~40 ms Nagle / delayed-ACK stall of http.server's separate header and body writes
-    monkeypatch.setattr(servers._Handler, "disable_nagle_algorithm", True)
+def server():
     with FakeProvider(seed=1) as s:
         yield s
 
