@@ -149,3 +149,16 @@ def test_posterior_of_new_items_uses_the_fitted_parameters() -> None:
     assert acc > 0.95 and acc > prior_acc + 0.05
     with pytest.raises(ValueError, match="features"):
         posterior(res, test.select_features(range(4)))
+
+
+@pytest.mark.parametrize("engine", ["cavi", "em", "sem"])
+def test_missing_judgments_are_learned_from_the_data_alone(engine: str) -> None:
+    """30% of the judgments missing: their z comes from y; eps from the judged items only."""
+    sim = simulate_linear(1500, 5, 6, sigma=0.3, eps_range=(0.1, 0.2), seed=14)
+    miss = torch.rand(1500, 5, generator=torch.Generator().manual_seed(1)) < 0.3
+    s = sim.data.judgments.masked_fill(miss, float("nan"))
+    data = GenZData.create(s, sim.data.targets)
+    res = fit(data, engine=engine)
+    acc_missing = float(((res.q > 0.5).float() == sim.z)[miss].float().mean())
+    assert acc_missing > 0.95
+    assert float((res.eps.double() - sim.eps.double()).abs().max()) < 0.04
