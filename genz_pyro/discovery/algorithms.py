@@ -45,6 +45,7 @@ __all__ = [
     "add_step",
     "remove_step",
     "refine_step",
+    "given_step",
 ]
 
 EPS_MIN = 1e-3  # eps is clipped to [EPS_MIN, 0.5] (genz-math.md, M step)
@@ -497,3 +498,51 @@ def refine_step(
     return AddOutcome(
         description, s_all, pos_ids, neg_ids, None, float(result.eps[index]), activity, "", result, fit_time, fm_time
     )
+
+
+def given_step(
+    *,
+    model: FoundationModel,
+    items: Mapping[str, Item],
+    train: np.ndarray,
+    data: GenZData,
+    all_judgments: np.ndarray,
+    current: FitResult | None,
+    description: str,
+    spec: FitSpec,
+    avoid: Sequence[str],
+    seed: int,
+    min_activity: float = 0.02,
+    max_activity: float = 0.98,
+) -> AddOutcome:
+    """Add a known description: judge every item, refit with it coupled to its
+    judgments (initial eps 0.1, other features warm-started). The activity filter and
+    the duplicate check apply as for a mined feature; no exemplars, no mining call."""
+    ids = list(items.keys())
+    k = data.num_features
+    t0 = time.perf_counter()
+    answers = model.judge(description, items)
+    fm_time = time.perf_counter() - t0
+    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
+    activity = float(s_all[train].mean())
+    reason = ""
+    if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in range(k)):
+        reason = "duplicate"
+    elif activity < min_activity or activity > max_activity:
+        reason = "activity"
+    if reason:
+        return AddOutcome(description, s_all, [], [], None, float("nan"), activity, reason, None, 0.0, fm_time)
+    s_t = torch.as_tensor(s_all[train], dtype=data.judgments.dtype).reshape(-1, 1)
+    aug = with_judgments(data, s_t[:, 0], description)
+    q_old = current.q.detach().to(s_t.dtype) if current is not None and k else s_t[:, :0]
+    eps_old = current.eps.detach().to(s_t.dtype) if current is not None and k else s_t.new_zeros(0)
+    t0 = time.perf_counter()
+    result = spec(
+        aug,
+        eps=torch.cat([eps_old, s_t.new_full((1,), 0.1)]),
+        decoupled=None,
+        q_init=torch.cat([q_old, (1 - 2 * INIT_MARGIN) * s_t + INIT_MARGIN], dim=1),
+        seed=seed,
+    )
+    fit_time = time.perf_counter() - t0
+    return AddOutcome(description, s_all, [], [], None, float(result.eps[k]), activity, "", result, fit_time, fm_time)

@@ -19,7 +19,9 @@ the two writes still finds the state of the last recorded step.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -40,6 +42,7 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "read_json",
+    "write_outputs",
 ]
 
 
@@ -145,3 +148,46 @@ def load_checkpoint(path: str | os.PathLike) -> dict[int, dict[str, Any]]:
 def read_json(path: str | os.PathLike) -> Any:
     """Parse a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def write_outputs(
+    run_dir: str | os.PathLike,
+    *,
+    ids: list[str],
+    split: np.ndarray,
+    descriptions: list[str],
+    activity: np.ndarray,
+    result: FitResult | None,
+    predictions: np.ndarray,
+    targets: np.ndarray,
+) -> None:
+    """Write ``features.json`` and ``predictions.csv`` (derived files, atomically).
+
+    Args:
+        ids: ``N`` item ids; split: ``[N]`` "train" / "val" / "test" / "".
+        descriptions: ``K`` features; activity: ``[K]`` training share judged positive.
+        result: the fit (eps and, for a linear link, the feature weights ``[D]`` each).
+        predictions, targets: ``[N, D]``.
+    """
+    rd = Path(run_dir)
+    feats = []
+    for j, desc in enumerate(descriptions):
+        entry: dict[str, Any] = {
+            "description": desc,
+            "eps": None if result is None else float(result.eps[j]),
+            "activity": float(activity[j]),
+        }
+        w = getattr(result.link, "feature_weight", None) if result is not None else None
+        if w is not None:
+            entry["weight"] = [float(v) for v in w.detach()[:, j]]
+        feats.append(entry)
+    atomic_write(rd / "features.json", json.dumps(feats, indent=2))
+    buf = io.StringIO()
+    out = csv.writer(buf)
+    d = targets.shape[1]
+    out.writerow(["id", "split"] + [f"pred_{i}" for i in range(d)] + [f"target_{i}" for i in range(d)])
+    for r, item_id in enumerate(ids):
+        out.writerow(
+            [item_id, split[r]] + [repr(float(v)) for v in predictions[r]] + [repr(float(v)) for v in targets[r]]
+        )
+    atomic_write(rd / "predictions.csv", buf.getvalue())

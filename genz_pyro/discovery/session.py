@@ -19,8 +19,6 @@ Example::
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from dataclasses import asdict
@@ -33,7 +31,7 @@ import torch
 from genz_pyro.data import GenZData
 from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist
-from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, refine_step, remove_step
+from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, given_step, refine_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord
 from genz_pyro.discovery.scoring import Scorer
@@ -158,6 +156,7 @@ class Discovery:
         self.pool: dict[str, np.ndarray] = {}  # judgments [N_all] of every description ever judged
         self._result: FitResult | None = None
         self._last_state: dict[str, Any] | None = None
+        self._plan: dict[str, Any] | None = None  # the pending run()/zero_shot() plan
 
         if self.run_dir is not None:
             if (self.run_dir / "history.jsonl").exists() and (self.run_dir / "history.jsonl").stat().st_size:
@@ -319,30 +318,18 @@ class Discovery:
 
     def _write_outputs(self) -> None:
         assert self.run_dir is not None
-        feats = []
-        res = self._result
-        for j, desc in enumerate(self.descriptions):
-            entry: dict[str, Any] = {
-                "description": desc,
-                "eps": None if res is None else float(res.eps[j]),
-                "activity": float(self.judgments[self.train, j].mean()),
-            }
-            w = getattr(res.link, "feature_weight", None) if res is not None else None
-            if w is not None:
-                entry["weight"] = [float(v) for v in w.detach()[:, j]]
-            feats.append(entry)
-        persist.atomic_write(self.run_dir / "features.json", json.dumps(feats, indent=2))
-        pred = self._predict_rows(np.arange(len(self.ids)), res, self.judgments)
         split = np.full(len(self.ids), "", dtype=object)
         split[self.train], split[self.val], split[self.test] = "train", "val", "test"
-        buf = io.StringIO()
-        w_csv = csv.writer(buf)
-        d = self._y.shape[1]
-        w_csv.writerow(["id", "split"] + [f"pred_{i}" for i in range(d)] + [f"target_{i}" for i in range(d)])
-        y = self._y.numpy()
-        for r, item_id in enumerate(self.ids):
-            w_csv.writerow([item_id, split[r]] + [repr(float(v)) for v in pred[r]] + [repr(float(v)) for v in y[r]])
-        persist.atomic_write(self.run_dir / "predictions.csv", buf.getvalue())
+        persist.write_outputs(
+            self.run_dir,
+            ids=self.ids,
+            split=split,
+            descriptions=self.descriptions,
+            activity=self.judgments[self.train].mean(0) if self.descriptions else np.zeros(0),
+            result=self._result,
+            predictions=self._predict_rows(np.arange(len(self.ids)), self._result, self.judgments),
+            targets=self._y.numpy(),
+        )
 
     def _record(self, **fields: Any) -> StepRecord:
         res = self._result
@@ -381,30 +368,9 @@ class Discovery:
             min_activity=self.min_activity,
             max_activity=self.max_activity,
         )
-        usage = _usage_delta(before, self.model.usage)
-        self.pool[out.description] = out.judgments
-        if out.discarded:
-            self.discarded.append(out.description)
-        else:
-            assert out.result is not None
-            self.descriptions.append(out.description)
-            self.judgments = np.concatenate([self.judgments, out.judgments[:, None]], axis=1)
-            self._result = out.result
-        record = self._record(
-            action="discard" if out.discarded else "add",
-            algorithm="alg2" if conditional else "alg1",
-            feature=out.description,
-            reason=out.discarded,
-            exemplars={"positive": out.positive, "negative": out.negative},
-            subgroup=None if out.subgroup is None else list(out.subgroup),
-            eps=out.eps,
-            activity=out.activity,
-            usage=usage,
-            time={"fit": out.fit_time, "fm": out.fm_time, "total": time.perf_counter() - t0},
-            seed=seed,
-            plan_pos=_plan_pos,
+        return self._apply(
+            out, algorithm="alg2" if conditional else "alg1", seed=seed, t0=t0, before=before, plan_pos=_plan_pos
         )
-        return self._commit(record)
 
     def add_description(self, description: str) -> StepRecord:
         """Add a feature with a known description (a user's or a domain expert's).
@@ -416,53 +382,65 @@ class Discovery:
         description = str(description).strip()
         if not description:
             raise ValueError("description: empty; pass a feature in plain words")
-        step = len(self.history)
-        seed = step_seed(self.seed, step)
-        t0 = time.perf_counter()
-        before = self.model.usage.copy()
-        answers = self.model.judge(description, self.items)
-        fm_time = time.perf_counter() - t0
-        s_all = np.array([1.0 if answers[i].value else 0.0 for i in self.ids])
-        self.pool[description] = s_all
-        activity = float(s_all[self.train].mean())
-        reason = ""
-        if description in self.descriptions or any(
-            np.array_equal(s_all, self.judgments[:, j]) for j in range(len(self.descriptions))
-        ):
-            reason = "duplicate"
-        elif activity < self.min_activity or activity > self.max_activity:
-            reason = "activity"
-        fit_time = 0.0
-        if reason:
-            self.discarded.append(description)
-        else:
-            data = self._data(self.train, np.concatenate([self.judgments, s_all[:, None]], axis=1),
-                              self.descriptions + [description])
-            s_t = data.judgments[:, -1:]
-            q_old = self._result.q.detach().to(s_t.dtype) if self._result is not None else s_t[:, :0]
-            eps_old = self._result.eps.detach().to(s_t.dtype) if self._result is not None else s_t.new_zeros(0)
-            t1 = time.perf_counter()
-            result = self.spec(
-                data,
-                eps=torch.cat([eps_old, s_t.new_full((1,), 0.1)]),
-                decoupled=None,
-                q_init=torch.cat([q_old, 0.9 * s_t + 0.05], dim=1),
-                seed=seed,
-            )
-            fit_time = time.perf_counter() - t1
-            self.descriptions.append(description)
-            self.judgments = np.concatenate([self.judgments, s_all[:, None]], axis=1)
-            self._result = result
-        record = self._record(
-            action="discard" if reason else "add",
-            algorithm="given",
-            feature=description,
-            reason=reason,
-            eps=float("nan") if reason else float(self._result.eps[-1]),
-            activity=activity,
-            usage=_usage_delta(before, self.model.usage),
-            time={"fit": fit_time, "fm": fm_time, "total": time.perf_counter() - t0},
+        seed = step_seed(self.seed, len(self.history))
+        t0, before = time.perf_counter(), self.model.usage.copy()
+        out = given_step(
+            model=self.model,
+            items=self.items,
+            train=self.train,
+            data=self.train_data(),
+            all_judgments=self.judgments,
+            current=self._result,
+            description=description,
+            spec=self.spec,
+            avoid=tuple(self.descriptions),
             seed=seed,
+            min_activity=self.min_activity,
+            max_activity=self.max_activity,
+        )
+        return self._apply(out, algorithm="given", seed=seed, t0=t0, before=before)
+
+    def _apply(
+        self,
+        out: AddOutcome,
+        *,
+        algorithm: str,
+        seed: int,
+        t0: float,
+        before: Usage,
+        index: int | None = None,
+        reason: str = "",
+        plan_pos: int = -1,
+    ) -> StepRecord:
+        """Apply an add / refine / given outcome to the state and record the step
+        (``index``: the column a refinement replaces; ``None`` appends)."""
+        usage = _usage_delta(before, self.model.usage)
+        self.pool[out.description] = out.judgments
+        if out.discarded:
+            self.discarded.append(out.description)
+        else:
+            assert out.result is not None
+            if index is None:
+                self.descriptions.append(out.description)
+                self.judgments = np.concatenate([self.judgments, out.judgments[:, None]], axis=1)
+            else:
+                self.descriptions[index] = out.description
+                self.judgments = self.judgments.copy()
+                self.judgments[:, index] = out.judgments
+            self._result = out.result
+        record = self._record(
+            action="discard" if out.discarded else "add",
+            algorithm=algorithm,
+            feature=out.description,
+            reason=out.discarded or reason,
+            exemplars={"positive": out.positive, "negative": out.negative},
+            subgroup=None if out.subgroup is None else list(out.subgroup),
+            eps=out.eps,
+            activity=out.activity,
+            usage=usage,
+            time={"fit": out.fit_time, "fm": out.fm_time, "total": time.perf_counter() - t0},
+            seed=seed,
+            plan_pos=plan_pos,
         )
         return self._commit(record)
 
@@ -506,29 +484,10 @@ class Discovery:
             min_activity=self.min_activity,
             max_activity=self.max_activity,
         )
-        usage = _usage_delta(before, self.model.usage)
-        self.pool[out.description] = out.judgments
-        if out.discarded:
-            self.discarded.append(out.description)
-        else:
-            assert out.result is not None
-            self.descriptions[index] = out.description
-            self.judgments = self.judgments.copy()
-            self.judgments[:, index] = out.judgments
-            self._result = out.result
-        record = self._record(
-            action="discard" if out.discarded else "add",
-            algorithm="refine",
-            feature=out.description,
-            reason=out.discarded or f"refines feature {index}: {old}",
-            exemplars={"positive": out.positive, "negative": out.negative},
-            eps=out.eps,
-            activity=out.activity,
-            usage=usage,
-            time={"fit": out.fit_time, "fm": out.fm_time, "total": time.perf_counter() - t0},
-            seed=seed,
+        return self._apply(
+            out, algorithm="refine", seed=seed, t0=t0, before=before, index=index,
+            reason=f"refines feature {index}: {old}",
         )
-        return self._commit(record)
 
     def remove_feature(self, *, _plan_pos: int = -1, _algorithm: str = "alg3") -> StepRecord:
         """Algorithm 3: drop the feature whose removal lowers the training bound least.
@@ -553,7 +512,7 @@ class Discovery:
             feature=removed,
             eps=eps_removed,
             activity=activity,
-            usage=_usage_delta(self.model.usage, self.model.usage),  # no model call in a removal
+            usage=_usage_delta(Usage(), Usage()),  # a removal makes no model call
             time={"fit": out.fit_time, "fm": 0.0, "total": time.perf_counter() - t0},
             seed=seed,
             plan_pos=_plan_pos,
@@ -606,7 +565,7 @@ class Discovery:
         return 0
 
     def _pending_plan(self) -> dict[str, Any] | None:
-        plan = getattr(self, "_plan", None)
+        plan = self._plan
         if plan is None and self.run_dir is not None and (self.run_dir / "plan.json").exists():
             plan = persist.read_json(self.run_dir / "plan.json")
         return plan if plan is not None and not plan.get("done") else None
