@@ -657,6 +657,11 @@ class Discovery:
                     "the run directory was modified: start a new run_dir"
                 )
             obj._restore(states[n_done - 1])
+            if obj.descriptions != obj.history[n_done - 1].features:
+                raise ValueError(
+                    f"run_dir: params.pt and history.jsonl disagree on the features after step {n_done - 1}; "
+                    "the run directory was modified: start a new run_dir"
+                )
         if continue_run:
             obj.continue_pending()
         return obj
