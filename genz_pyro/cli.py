@@ -306,10 +306,10 @@ def _summary(disc: Any) -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, obj: Any) -> None:
+def _write_json(path: Path, obj: Any, *, sort_keys: bool = True) -> None:
     from genz_pyro.discovery.persist import atomic_write
 
-    atomic_write(path, json.dumps(obj, indent=2, sort_keys=True, allow_nan=False))
+    atomic_write(path, json.dumps(obj, indent=2, sort_keys=sort_keys, allow_nan=False))
 
 
 def _baselines(dataset: Any, s: Mapping[str, Any], zs_score: float | None) -> dict[str, float]:
@@ -425,7 +425,8 @@ def cmd_fit(args: argparse.Namespace) -> int:
         zs_score = zs.history[-1].metric.get("test")
     baselines = _baselines(dataset, s, zs_score)
     _write_json(run_dir / "baselines.json", {"metric": s["metric"],
-                                             "test": {k: (None if v != v else v) for k, v in baselines.items()}})
+                                             "test": {k: (None if v != v else v) for k, v in baselines.items()}},
+                sort_keys=False)  # zero-shot first: the figures' colour order
     summary = _summary(disc)
     summary["wall_time_s"] = time.perf_counter() - t0
     summary["baselines"] = {k: (None if v != v else v) for k, v in baselines.items()}

@@ -41,9 +41,10 @@ def _calls(path: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An uninterrupted run (the reference of the resume test and the report's input)."""
+    from genz_pyro.cli import main
+
     root = tmp_path_factory.mktemp("full")
-    r = _run(FIT_ARGS + ["--run-dir", "run", "--call-log", "calls.jsonl"], cwd=root)
-    assert r.returncode == 0, r.stderr
+    assert main(FIT_ARGS + ["--run-dir", str(root / "run"), "--call-log", str(root / "calls.jsonl")]) == 0
     return root
 
 
@@ -122,12 +123,14 @@ def test_sigkill_then_resume_repeats_no_step_and_no_call(full_run: Path, tmp_pat
     assert r.returncode == 2 and "--resume" in r.stderr
 
 
-def test_report_writes_png_figures(full_run: Path) -> None:
+def test_report_writes_png_figures(full_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import matplotlib.image as mpimg
 
-    r = _run(["report", "run"], cwd=full_run)
-    assert r.returncode == 0, r.stderr
-    paths = [Path(full_run, p) for p in r.stdout.split()]
+    from genz_pyro.cli import main
+
+    capsys.readouterr()
+    assert main(["report", str(full_run / "run")]) == 0
+    paths = [Path(p) for p in capsys.readouterr().out.split()]
     assert sorted(p.name for p in paths) == ["eps.png", "feature_timeline.png", "learning_curves.png"]
     for p in paths:
         raw = p.read_bytes()
@@ -135,8 +138,8 @@ def test_report_writes_png_figures(full_run: Path) -> None:
         img = mpimg.imread(str(p))
         rgb = np.round(img[..., :3] * 255).astype(np.int64).reshape(-1, 3)
         assert np.unique((rgb[:, 0] << 16) | (rgb[:, 1] << 8) | rgb[:, 2]).size > 1
-    r = _run(["report", "nowhere"], cwd=full_run)
-    assert r.returncode == 2 and "RUN_DIR" in r.stderr
+    assert main(["report", str(full_run / "nowhere")]) == 2
+    assert "RUN_DIR" in capsys.readouterr().err
 
 
 def test_fit_on_a_user_csv_rediscovers_the_bits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -6,16 +6,17 @@ import base64
 import hashlib
 import json
 import os
-import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fm"))
 from servers import FakeProvider  # noqa: E402
 
+from genz_pyro.cli import main  # noqa: E402
 from genz_pyro.datasets.houses import read_descriptions  # noqa: E402
 
 KEY = "sk-ant-test-NOT-A-REAL-KEY-describe-0123"
@@ -65,18 +66,36 @@ def _images(folder: Path) -> dict[str, bytes]:
     return files
 
 
-def _genz(*args: str, env_extra: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
-    env.update(env_extra)
-    return subprocess.run([sys.executable, "-m", "genz_pyro.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture
+def genz(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Result]:
+    """``genz(*args, env_extra={...})``: the command in-process, keys only from the environment."""
+
+    def run(*args: str, env_extra: dict[str, str]) -> Result:
+        for k in list(os.environ):
+            if k.endswith("_API_KEY"):
+                monkeypatch.delenv(k)
+        for k, v in env_extra.items():
+            monkeypatch.setenv(k, v)
+        capsys.readouterr()
+        rc = main(list(args))
+        out = capsys.readouterr()
+        return Result(rc, out.out, out.err)
+
+    return run
 
 
 def _image_calls(server: FakeProvider) -> list:
     return [r for r in server.model_calls() if isinstance(r.body["messages"][-1]["content"], list)]
 
 
-def test_describe_images_anthropic_resumes_and_caches(tmp_path: Path) -> None:
+def test_describe_images_anthropic_resumes_and_caches(tmp_path: Path, genz: Callable[..., Result]) -> None:
     files = _images(tmp_path / "photos")
     out = tmp_path / "descriptions.jsonl"
     with VisionProvider() as server:
@@ -84,13 +103,13 @@ def test_describe_images_anthropic_resumes_and_caches(tmp_path: Path) -> None:
                 "--base-url", server.url, "--out", str(out), "--no-progress"]
         env = {"ANTHROPIC_API_KEY": KEY}
         # a budget of 2 calls stops before the third photo: exit 3, two lines kept
-        r = _genz(*args, "--budget-calls", "2", env_extra=env)
+        r = genz(*args, "--budget-calls", "2", env_extra=env)
         assert r.returncode == 3, r.stderr
         assert "budget" in r.stderr.lower()
         assert len(_image_calls(server)) == 2
         assert len(out.read_text().splitlines()) == 2
         # rerun: only the missing photo is sent
-        r = _genz(*args, env_extra=env)
+        r = genz(*args, env_extra=env)
         assert r.returncode == 0, r.stderr
         calls = _image_calls(server)
         assert len(calls) == 3
@@ -112,7 +131,7 @@ def test_describe_images_anthropic_resumes_and_caches(tmp_path: Path) -> None:
             assert x["description"].startswith(f"photo {_digest(files[x['image']])} ")
         # lose the output file: rebuilt from the cache with no call
         out.unlink()
-        r = _genz(*args, env_extra=env)
+        r = genz(*args, env_extra=env)
         assert r.returncode == 0, r.stderr
         assert len(_image_calls(server)) == 3
         assert "0 described, 3 from the cache" in r.stdout
@@ -124,21 +143,21 @@ def test_describe_images_anthropic_resumes_and_caches(tmp_path: Path) -> None:
             assert KEY.encode() not in f.read_bytes(), f
 
 
-def test_describe_images_openai_and_errors(tmp_path: Path) -> None:
+def test_describe_images_openai_and_errors(tmp_path: Path, genz: Callable[..., Result]) -> None:
     files = _images(tmp_path / "photos")
     out = tmp_path / "d.jsonl"
     with VisionProvider() as server:
-        r = _genz("describe-images", "--images", str(tmp_path / "photos"), "--model", "openai:gpt-test",
+        r = genz("describe-images", "--images", str(tmp_path / "photos"), "--model", "openai:gpt-test",
                   "--base-url", server.url + "/v1", "--out", str(out), "--no-progress",
                   env_extra={"OPENAI_API_KEY": OPENAI_KEY})
         assert r.returncode == 0, r.stderr
         assert len(_image_calls(server)) == 3
         got = {json.loads(x)["image"]: json.loads(x)["description"] for x in out.read_text().splitlines()}
         assert got == {name: f"photo {_digest(data)}" for name, data in files.items()}
-    r = _genz("describe-images", "--images", str(tmp_path / "nope"), "--model", "openai:gpt-test", "--out",
+    r = genz("describe-images", "--images", str(tmp_path / "nope"), "--model", "openai:gpt-test", "--out",
               str(out), env_extra={})
     assert r.returncode == 2 and "--images" in r.stderr and "not a folder" in r.stderr
-    r = _genz("describe-images", "--images", str(tmp_path / "photos"), "--model", "offline", "--out", str(out),
+    r = genz("describe-images", "--images", str(tmp_path / "photos"), "--model", "offline", "--out", str(out),
               env_extra={})
     assert r.returncode == 2 and "--model" in r.stderr
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,16 +110,16 @@ def test_cli_errors_name_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert rc == 2 and "--data-dir" in capsys.readouterr().err
 
 
-def test_dry_run_sends_nothing_and_prices_a_provider(tmp_path: Path) -> None:
+def test_dry_run_sends_nothing_and_prices_a_provider(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     p = _csv(tmp_path)
-    env_free = {"ANTHROPIC_API_KEY": "sk-ant-test-NOT-A-REAL-KEY"}
-    r = subprocess.run([sys.executable, "-m", "genz_pyro.cli", "fit", "--items-file", str(p), "--item-column",
-                        "title,year", "--target-column", "score", "--model", "anthropic:claude-sonnet-4-5",
-                        "--base-url", "http://127.0.0.1:9", "--algorithm", "1", "--cycles", "3", "--dry-run",
-                        "--run-dir", str(tmp_path / "run")], capture_output=True, text=True, timeout=120,
-                       env={**__import__("os").environ, **env_free})
-    assert r.returncode == 0, r.stderr
-    assert "plan: 3 mined feature(s)" in r.stdout and "each judged on 5 items" in r.stdout
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-NOT-A-REAL-KEY")
+    rc = main(["fit", "--items-file", str(p), "--item-column", "title,year", "--target-column", "score", "--model",
+               "anthropic:claude-sonnet-4-5", "--base-url", "http://127.0.0.1:9", "--algorithm", "1", "--cycles", "3",
+               "--dry-run", "--run-dir", str(tmp_path / "run")])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "plan: 3 mined feature(s)" in out and "each judged on 5 items" in out
     # one batch of 5 items per feature (batch size 20): 3 judge calls + 3 mine calls
-    assert "about 6 calls" in r.stdout
+    assert "about 6 calls" in out
     assert not (tmp_path / "run").exists()  # a dry run writes nothing

@@ -1,0 +1,112 @@
+"""Wall time and quality of the paper's experiments with the offline model, via the `genz` command.
+
+Runs, as a user would (subprocesses of the installed command):
+
+* ``genz demo`` (the binary experiment; target <= 30 s);
+* ``genz fit --dataset houses`` per seed (target <= 3 min a run; quality target: test median
+  absolute log error <= 0.17 with <= 25 features);
+* ``genz fit --dataset movies`` per seed (target <= 5 min a run; quality target: centred test
+  cosine >= 0.55).
+
+Each fit also runs the zero-shot baseline (``--zero-shot-baseline``) and the simple baselines
+(``baselines.json``). Prints a markdown table of wall times and one of results (mean and SD
+over seeds) and writes everything to ``--out`` (JSON).
+
+Usage::
+
+    .venv/bin/python bench/bench_experiments.py                       # demo + 1 seed each
+    .venv/bin/python bench/bench_experiments.py --seeds 0 1 2 3 4     # the README's table
+    .venv/bin/python bench/bench_experiments.py --only houses --seeds 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# the settings of the README's results table
+SETTINGS = {
+    "houses": ["--algorithm", "4", "--cycles", "5", "--n-add", "5", "--n-remove", "2", "--zero-shot-baseline", "40"],
+    "movies": ["--algorithm", "4", "--cycles", "5", "--n-add", "5", "--n-remove", "2", "--zero-shot-baseline", "40"],
+}
+
+
+def _genz() -> list[str]:
+    script = Path(sys.executable).with_name("genz")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "genz_pyro.cli"]
+
+
+def _timed(args: list[str], cwd: Path) -> tuple[float, subprocess.CompletedProcess]:
+    t0 = time.perf_counter()
+    r = subprocess.run(_genz() + args, cwd=cwd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise SystemExit(f"genz {' '.join(args)} failed:\n{r.stderr}")
+    return wall, r
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--only", choices=("demo", "houses", "movies"), nargs="+", default=["demo", "houses", "movies"])
+    ap.add_argument("--data-dir", default=str(ROOT.parent / "shared" / "data"))
+    ap.add_argument("--work", default=None, help="folder for the run directories (default: a temporary one)")
+    ap.add_argument("--out", default=None, help="write the results as JSON here")
+    args = ap.parse_args()
+    work = Path(args.work or tempfile.mkdtemp(prefix="genz-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    results: dict = {"machine": f"{platform.machine()}, {platform.python_version()}", "runs": []}
+    if "demo" in args.only:
+        wall, r = _timed(["demo", "--no-progress"], work)
+        results["runs"].append({"name": "demo", "wall_s": wall, "stdout": r.stdout})
+        print(f"genz demo: {wall:.1f} s", flush=True)
+    for ds in ("houses", "movies"):
+        if ds not in args.only:
+            continue
+        for seed in args.seeds:
+            run_dir = work / f"{ds}-seed{seed}"
+            wall, _ = _timed(["fit", "--dataset", ds, "--data-dir", args.data_dir, "--seed", str(seed), "--run-dir",
+                              str(run_dir), "--no-progress", *SETTINGS[ds]], work)
+            s = json.loads((run_dir / "summary.json").read_text())
+            rec = {"name": ds, "seed": seed, "wall_s": wall, "test": s["scores"]["test"],
+                   "num_features": len(s["features"]), "baselines": s["baselines"],
+                   "ratings_equivalent": s.get("ratings_equivalent")}
+            results["runs"].append(rec)
+            print(f"genz fit --dataset {ds} --seed {seed}: {wall:.1f} s, test {rec['test']:.4f}, "
+                  f"K={rec['num_features']}, baselines {rec['baselines']}", flush=True)
+    import numpy as np
+
+    print("\n| command | wall time |\n| --- | --- |")
+    for name in ("demo", "houses", "movies"):
+        walls = [r["wall_s"] for r in results["runs"] if r["name"] == name]
+        if walls:
+            label = "genz demo" if name == "demo" else f"genz fit --dataset {name} (one seed)"
+            print(f"| `{label}` | {np.mean(walls):.0f} s (min {min(walls):.0f}, max {max(walls):.0f}) |")
+    for ds in ("houses", "movies"):
+        runs = [r for r in results["runs"] if r["name"] == ds]
+        if not runs:
+            continue
+        print(f"\n{ds} over seeds {[r['seed'] for r in runs]}:")
+        print("| model | test mean | SD |\n| --- | --- | --- |")
+        t = np.array([r["test"] for r in runs])
+        print(f"| GenZ offline (K = {np.mean([r['num_features'] for r in runs]):.0f}) | {t.mean():.3f} | {t.std():.3f} |")
+        for b in runs[0]["baselines"]:
+            v = np.array([r["baselines"].get(b) if r["baselines"].get(b) is not None else np.nan for r in runs])
+            print(f"| {b} | {np.nanmean(v):.3f} | {np.nanstd(v):.3f} |")
+        eq = [r["ratings_equivalent"] for r in runs if r.get("ratings_equivalent") is not None]
+        if eq:
+            print(f"ratings-equivalent of the test cosine: {np.mean(eq):.1f} ratings")
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
