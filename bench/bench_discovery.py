@@ -71,7 +71,7 @@ def bench_planted(seed: int = 0, cycles: int = 2) -> dict:
     """Algorithm 4 (cycles x (5 adds with Alg 2 + 2 removals)) on planted records."""
     ds = make_planted(1000, seed=seed)
     fm = OfflineModel()
-    d = Discovery(ds, fm, link="linear", seed=0, exemplars=ExemplarConfig(30, 30, confident=0.3),
+    d = Discovery(ds, fm, link="linear", seed=0, exemplars=ExemplarConfig(20, 20, confident=0.3),
                   fit_options={"tol": 1e-4})
     t0 = time.perf_counter()
     d.run(algorithm=4, cycles=cycles, n_add=5, n_remove=2)

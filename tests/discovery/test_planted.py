@@ -30,7 +30,7 @@ def planted_run():
         OfflineModel(),
         link="linear",
         seed=0,
-        exemplars=ExemplarConfig(30, 30, confident=0.3),
+        exemplars=ExemplarConfig(20, 20, confident=0.3),
         fit_options={"tol": 1e-4},
     )
     d.run(algorithm=4, cycles=2, n_add=5, n_remove=2)
