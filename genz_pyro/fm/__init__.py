@@ -8,7 +8,7 @@ The offline model lives in :mod:`genz_pyro.fm.offline`; ``make_model("offline")`
 from genz_pyro.fm.anthropic_backend import AnthropicModel
 from genz_pyro.fm.batch import BatchJob
 from genz_pyro.fm.budget import Budget, Reservation
-from genz_pyro.fm.cache import CACHE_ENV, JudgmentCache
+from genz_pyro.fm.cache import CACHE_ENV, JudgmentCache, StoredCall
 from genz_pyro.fm.cached import CachedModel
 from genz_pyro.fm.dryrun import JobEstimate, estimate_job
 from genz_pyro.fm.errors import (
@@ -24,7 +24,16 @@ from genz_pyro.fm.errors import (
 from genz_pyro.fm.llm import CallEstimate, LLMBackend, Price
 from genz_pyro.fm.openai_backend import OpenAIModel
 from genz_pyro.fm.prompts import PROMPT_VERSIONS
-from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature, Usage, render_item, run_sync
+from genz_pyro.fm.protocol import (
+    CallRecord,
+    FoundationModel,
+    Item,
+    Judgment,
+    MinedFeature,
+    Usage,
+    render_item,
+    run_sync,
+)
 from genz_pyro.fm.registry import make_model
 
 __all__ = [
@@ -36,6 +45,7 @@ __all__ = [
     "CACHE_ENV",
     "CachedModel",
     "CallEstimate",
+    "CallRecord",
     "ContextTooLongError",
     "FoundationModel",
     "FoundationModelError",
@@ -53,6 +63,7 @@ __all__ = [
     "ProviderError",
     "RateLimitError",
     "Reservation",
+    "StoredCall",
     "Usage",
     "estimate_job",
     "make_model",

@@ -100,8 +100,8 @@ class CachedModel(FoundationModel):
 
     Attributes:
         usage: provider calls, tokens and cost accrued by ``inner`` through this
-            wrapper, plus ``cache_hits`` (judgments, mined features and proposals
-            served from the cache).
+            wrapper (the exact sum of its own calls when ``inner.reports_calls``), plus
+            ``cache_hits`` (judgments, mined features and proposals served from the cache).
     """
 
     def __init__(self, inner: FoundationModel, cache: JudgmentCache, *, chunk_size: int | None = None) -> None:

@@ -192,6 +192,18 @@ def test_a_failing_cache_write_is_logged_and_the_answers_still_returned(cache, m
     assert cache.counts()["judgments"] == 0
 
 
+def test_a_model_without_call_reports_stores_usage_but_no_raw_text(cache):
+    inner = CountingFM()
+    assert not inner.reports_calls
+    m = CachedModel(inner, cache)
+    m.judge("garden", ITEMS)
+    stored = cache.judgment_calls(model_identity(inner), "garden", ITEMS)
+    assert set(stored) == set(ITEMS)
+    assert {s.raw for s in stored.values()} == {None}
+    assert all(s.usage == Usage(calls=1, input_tokens=400, output_tokens=40, cost_usd=0.001) for s in stored.values())
+    assert cache.total_usage() == m.usage == Usage(1, 400, 40, 0.001)
+
+
 def test_bad_arguments(cache):
     with pytest.raises(ValueError, match="inner"):
         CachedModel("not a model", cache)  # type: ignore[arg-type]
