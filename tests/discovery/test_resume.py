@@ -149,3 +149,32 @@ def test_resume_after_sigkill(reference, tmp_path, mode, at) -> None:
 def test_resume_errors(tmp_path) -> None:
     with pytest.raises(ValueError, match="no discovery run"):
         Discovery.resume(tmp_path, _dataset(), OfflineModel())
+
+
+def test_zero_shot_resumes_mid_pruning_without_calls(tmp_path, monkeypatch) -> None:
+    ds = make_planted(300, seed=6)
+    ref_fm = Counting(OfflineModel())
+    ref = Discovery(ds, ref_fm, seed=0, fit_options=FAST, run_dir=tmp_path / "a")
+    ref.zero_shot(n=8, num_examples=20)
+
+    original = Discovery.remove_feature
+    count = {"n": 0}
+
+    def dying(self, **kw):
+        count["n"] += 1
+        if count["n"] == 3:  # the process dies in the third pruning step
+            raise SimulatedCrash("simulated crash while pruning")
+        return original(self, **kw)
+
+    monkeypatch.setattr(Discovery, "remove_feature", dying)
+    first = Counting(OfflineModel())
+    d = Discovery(ds, first, seed=0, fit_options=FAST, run_dir=tmp_path / "b")
+    with pytest.raises(SimulatedCrash):
+        d.zero_shot(n=8, num_examples=20)
+    monkeypatch.setattr(Discovery, "remove_feature", original)
+
+    second = Counting(OfflineModel())
+    resumed = Discovery.resume(tmp_path / "b", ds, second)
+    assert comparable(ref.history, drop=("usage",)) == comparable(resumed.history, drop=("usage",))
+    assert resumed.features == ref.features and resumed.history[-1].action == "select"
+    assert first.calls == ref_fm.calls and sum(second.calls.values()) == 0
