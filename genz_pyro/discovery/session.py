@@ -662,6 +662,7 @@ class Discovery:
                     f"run_dir: params.pt and history.jsonl disagree on the features after step {n_done - 1}; "
                     "the run directory was modified: start a new run_dir"
                 )
+            obj._write_outputs()  # a kill after the record but before these files left them stale
         if continue_run:
             obj.continue_pending()
         return obj

@@ -118,13 +118,23 @@ if mode == "append":  # die while appending record `at`, after params.pt was wri
         original(self, record)
     history_module.RunHistory.append = append
 
+if mode == "outputs":  # die while writing features.json of step `at` (its record is on disk)
+    from genz_pyro.discovery import persist
+    original_outputs = persist.write_outputs
+    def write_outputs(run_dir, **kw):
+        with open(os.path.join(run_dir, "history.jsonl")) as fh:
+            if len(fh.read().splitlines()) == at + 1:
+                os.kill(os.getpid(), signal.SIGKILL)
+        original_outputs(run_dir, **kw)
+    persist.write_outputs = write_outputs
+
 d = Discovery(make_planted({n}, seed={seed}), KillAt(OfflineModel()), seed=0,
               exemplars=ExemplarConfig(30, 30, confident=0.3), fit_options={{"tol": 1e-4}}, run_dir=sys.argv[3])
 d.run(algorithm=4, cycles=2, n_add=2, n_remove=1)
 """
 
 
-@pytest.mark.parametrize("mode,at", [("call", 2), ("append", 3)])
+@pytest.mark.parametrize("mode,at", [("call", 2), ("append", 3), ("outputs", 5)])
 def test_resume_after_sigkill(reference, tmp_path, mode, at) -> None:
     ref, _, ref_dir = reference
     script = tmp_path / "victim.py"
