@@ -251,7 +251,10 @@ def fit_svi(
         :class:`~genz_pyro.infer.result.FitResult` with ``engine="svi"``;
         ``bound_history`` has one entry per sweep (the mean of the minibatch estimates,
         exact for the linear link at full batch), and a final entry: the bound on all
-        items after a final local step. ``info`` holds the estimator and settings.
+        items after a final local step. ``info`` holds the estimator and settings, the
+        ``"model"`` (a :class:`GenZModel` whose starting values are the fitted ``eps`` and
+        ``sigma2``, ready for :class:`pyro.infer.Predictive` in a fresh param store) and
+        the ``"guide"`` (a fixed :class:`MeanFieldGuide` holding ``q``).
 
     Raises:
         ValueError: for bad options (named).
@@ -339,11 +342,16 @@ def fit_svi(
         q = torch.cat(
             [local_update(gm, data, q, ch, sweeps=final_sweeps, tol=local_tol) for ch in torch.arange(n).split(65536)]
         )
+        was_training = module.training
+        module.eval()  # no dropout in the reported bound
         history.append(full_bound(gm, data, q, num_samples=max(64, num_particles)))
+        module.train(was_training)
         eps_final = gm.eps().detach().clone()
         sigma2_final = gm.sigma2().detach().clone()
     wall = time.perf_counter() - start
     guide.logits = torch.logit(q.clamp(1e-6, 1 - 1e-6))
+    # the fit's param store is gone: the returned model starts from the fitted values
+    gm.eps_init, gm.sigma2_init = eps_final.clone(), sigma2_final.clone()
     return FitResult(
         q=q,
         eps=eps_final,

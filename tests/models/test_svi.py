@@ -104,3 +104,20 @@ def test_bad_options_name_the_argument(kwargs, name):
     sim = simulate_linear(20, 2, 2, seed=0)
     with pytest.raises(ValueError, match=rf"^{name}:"):
         fit_svi(sim.data, **kwargs)
+
+
+def test_returned_model_and_guide_reproduce_the_fit_in_predictive():
+    """info['model'] and info['guide'] drive pyro.infer.Predictive with the fitted values."""
+    import pyro
+
+    sim = simulate_linear(300, 3, 2, sigma=0.3, seed=3)
+    r = fit_svi(sim.data, max_sweeps=100)
+    pyro.clear_param_store()
+    gm, guide = r.info["model"], r.info["guide"]
+    torch.testing.assert_close(gm.eps(), r.eps)
+    torch.testing.assert_close(gm.sigma2(), r.sigma2)
+    pred = pyro.infer.Predictive(gm.model, guide=guide, num_samples=200, return_sites=["_RETURN"], parallel=True)
+    mean = pred(sim.data, observe=False)["_RETURN"].mean(0)  # [N, D] posterior mean of f(z)
+    expected = r.link(r.q, None).detach()  # linear link: E_q[f(z)] = f(q)
+    assert float((mean - expected).abs().max()) < 0.5
+    assert float((mean - expected).abs().mean()) < 0.05
