@@ -30,7 +30,7 @@ import torch
 
 from genz_pyro.data import GenZData
 from genz_pyro.datasets.base import Dataset
-from genz_pyro.discovery import persist
+from genz_pyro.discovery import persist, plans
 from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, given_step, refine_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord
@@ -522,16 +522,9 @@ class Discovery:
     # ------------------------------------------------------------------- plans
     @staticmethod
     def plan(algorithm: int, cycles: int, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2) -> list[str]:
-        """The step kinds of :meth:`run` (``"alg1"``, ``"alg2"``, ``"alg3"``)."""
-        if algorithm not in (1, 2, 3, 4):
-            raise ValueError(f"algorithm: must be 1, 2, 3 or 4, got {algorithm!r}")
-        if cycles < 0 or n_add < 0 or n_remove < 0:
-            raise ValueError(f"cycles, n_add, n_remove: must be >= 0, got {cycles}, {n_add}, {n_remove}")
-        if add_algorithm not in (1, 2):
-            raise ValueError(f"add_algorithm: must be 1 or 2, got {add_algorithm!r}")
-        if algorithm in (1, 2, 3):
-            return [f"alg{algorithm}"] * cycles
-        return ([f"alg{add_algorithm}"] * n_add + ["alg3"] * n_remove) * cycles
+        """The step kinds of :meth:`run` (``"alg1"``, ``"alg2"``, ``"alg3"``); see
+        :func:`genz_pyro.discovery.plans.make_plan`."""
+        return plans.make_plan(algorithm, cycles, n_add, n_remove, add_algorithm)
 
     def run(
         self, algorithm: int = 4, cycles: int = 10, *, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2
@@ -552,32 +545,13 @@ class Discovery:
         return self.history
 
     def _open_plan(self, args: dict[str, Any]) -> int:
-        """Return the position to start from: 0 for a new plan, past the last recorded
-        position for a pending identical plan."""
-        pending = self._pending_plan()
-        if pending is not None and pending["args"] == args:
-            recs = [r for r in self.history.records[pending["start_step"] :] if r.plan_pos >= 0]
-            return recs[-1].plan_pos + 1 if recs else 0
-        if self.run_dir is not None:
-            body = {"args": args, "start_step": len(self.history), "done": False}
-            persist.atomic_write(self.run_dir / "plan.json", json.dumps(body, sort_keys=True))
-        self._plan = {"args": args, "start_step": len(self.history), "done": False}
-        return 0
+        return plans.open_plan(self, args)
 
     def _pending_plan(self) -> dict[str, Any] | None:
-        plan = self._plan
-        if plan is None and self.run_dir is not None and (self.run_dir / "plan.json").exists():
-            plan = persist.read_json(self.run_dir / "plan.json")
-        return plan if plan is not None and not plan.get("done") else None
+        return plans.pending_plan(self)
 
     def _close_plan(self) -> None:
-        plan = self._pending_plan()
-        if plan is None:
-            return
-        plan = dict(plan, done=True)
-        self._plan = plan
-        if self.run_dir is not None:
-            persist.atomic_write(self.run_dir / "plan.json", json.dumps(plan, sort_keys=True))
+        plans.close_plan(self)
 
     def _continue_run(self, steps: list[str], start: int) -> None:
         for pos in range(start, len(steps)):
@@ -620,52 +594,7 @@ class Discovery:
         Raises:
             ValueError: when ``run_dir`` holds no run or the dataset differs.
         """
-        rd = Path(run_dir)
-        if not (rd / "config.json").exists():
-            raise ValueError(f"run_dir: {rd} holds no discovery run (no config.json); start one with Discovery(...)")
-        cfg = persist.read_json(rd / "config.json")
-        metric = cfg["metric"]
-        if metric == "custom":
-            raise ValueError("run_dir: the run used a custom metric callable; resume it with the same Discovery settings")
-        obj = cls(
-            dataset,
-            model,
-            link=cfg["link"],
-            engine=cfg["engine"],
-            metric=metric,
-            seed=cfg["seed"],
-            exemplars=ExemplarConfig(**cfg["exemplars"]),
-            run_dir=None,
-            fit_options=cfg["fit_options"],
-            min_activity=cfg["min_activity"],
-            max_activity=cfg["max_activity"],
-        )
-        if persist.dataset_fingerprint(obj.items, obj._y.numpy()) != cfg["fingerprint"]:
-            raise ValueError(
-                f"dataset: differs from the one the run in {rd} was started with (items or targets changed); "
-                "resume with the same dataset or start a new run_dir"
-            )
-        obj.run_dir = rd
-        obj.history = RunHistory(rd / "history.jsonl")
-        obj.model = obj._wrap_cached(model) if cache else model
-        n_done = len(obj.history)
-        if n_done:
-            states = persist.load_checkpoint(rd / "params.pt")
-            if n_done - 1 not in states:
-                raise ValueError(
-                    f"run_dir: params.pt holds steps {sorted(states)} but the history ends at step {n_done - 1}; "
-                    "the run directory was modified: start a new run_dir"
-                )
-            obj._restore(states[n_done - 1])
-            if obj.descriptions != obj.history[n_done - 1].features:
-                raise ValueError(
-                    f"run_dir: params.pt and history.jsonl disagree on the features after step {n_done - 1}; "
-                    "the run directory was modified: start a new run_dir"
-                )
-            obj._write_outputs()  # a kill after the record but before these files left them stale
-        if continue_run:
-            obj.continue_pending()
-        return obj
+        return plans.resume(cls, run_dir, dataset, model, continue_run=continue_run, cache=cache)
 
     def continue_pending(self) -> None:
         """Finish the pending plan (an interrupted ``run`` or ``zero_shot``), if any."""

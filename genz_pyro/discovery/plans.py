@@ -1,0 +1,136 @@
+"""What lets a discovery run survive a kill: the pending plan and the resume.
+
+A *plan* is the list of step kinds of one :meth:`Discovery.run` call (``"alg1"``,
+``"alg2"``, ``"alg3"``) or a zero-shot run. It is saved to ``run_dir/plan.json``
+(arguments, first step, done flag) before its first step, and every step it makes
+records its position (``StepRecord.plan_pos``), so a resumed run knows which steps are
+finished. :func:`resume` rebuilds a :class:`Discovery` from ``config.json``, restores
+the state of the last recorded step from ``params.pt`` and finishes the pending plan.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from genz_pyro.datasets.base import Dataset
+from genz_pyro.discovery import persist
+from genz_pyro.discovery.exemplars import ExemplarConfig
+from genz_pyro.discovery.history import RunHistory
+from genz_pyro.fm.protocol import FoundationModel
+
+if TYPE_CHECKING:  # pragma: no cover
+    from genz_pyro.discovery.session import Discovery
+
+__all__ = ["make_plan", "open_plan", "pending_plan", "close_plan", "resume"]
+
+
+def make_plan(algorithm: int, cycles: int, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2) -> list[str]:
+    """Step kinds: Algorithm 1, 2 or 3 ``cycles`` times, or Algorithm 4: ``cycles`` x
+    (``n_add`` adds with Algorithm ``add_algorithm`` + ``n_remove`` removals).
+
+    Raises:
+        ValueError: naming the argument out of range.
+    """
+    if algorithm not in (1, 2, 3, 4):
+        raise ValueError(f"algorithm: must be 1, 2, 3 or 4, got {algorithm!r}")
+    if cycles < 0 or n_add < 0 or n_remove < 0:
+        raise ValueError(f"cycles, n_add, n_remove: must be >= 0, got {cycles}, {n_add}, {n_remove}")
+    if add_algorithm not in (1, 2):
+        raise ValueError(f"add_algorithm: must be 1 or 2, got {add_algorithm!r}")
+    if algorithm in (1, 2, 3):
+        return [f"alg{algorithm}"] * cycles
+    return ([f"alg{add_algorithm}"] * n_add + ["alg3"] * n_remove) * cycles
+
+
+def pending_plan(disc: "Discovery") -> dict[str, Any] | None:
+    """The unfinished plan (in memory, else ``run_dir/plan.json``) or ``None``."""
+    plan = disc._plan
+    if plan is None and disc.run_dir is not None and (disc.run_dir / "plan.json").exists():
+        plan = persist.read_json(disc.run_dir / "plan.json")
+    return plan if plan is not None and not plan.get("done") else None
+
+
+def open_plan(disc: "Discovery", args: dict[str, Any]) -> int:
+    """Start a plan with arguments ``args``; returns the plan position to start from:
+    past the last recorded position when the same plan is pending (a resumed run), else
+    0 (a new plan, saved before its first step)."""
+    pending = pending_plan(disc)
+    if pending is not None and pending["args"] == args:
+        recs = [r for r in disc.history.records[pending["start_step"] :] if r.plan_pos >= 0]
+        return recs[-1].plan_pos + 1 if recs else 0
+    body = {"args": args, "start_step": len(disc.history), "done": False}
+    if disc.run_dir is not None:
+        persist.atomic_write(disc.run_dir / "plan.json", json.dumps(body, sort_keys=True))
+    disc._plan = body
+    return 0
+
+
+def close_plan(disc: "Discovery") -> None:
+    """Mark the pending plan done (on disk too)."""
+    plan = pending_plan(disc)
+    if plan is None:
+        return
+    plan = dict(plan, done=True)
+    disc._plan = plan
+    if disc.run_dir is not None:
+        persist.atomic_write(disc.run_dir / "plan.json", json.dumps(plan, sort_keys=True))
+
+
+def resume(
+    cls: type["Discovery"],
+    run_dir: str | Path,
+    dataset: Dataset,
+    model: FoundationModel,
+    *,
+    continue_run: bool = True,
+    cache: bool = True,
+) -> "Discovery":
+    """See :meth:`Discovery.resume`."""
+    rd = Path(run_dir)
+    if not (rd / "config.json").exists():
+        raise ValueError(f"run_dir: {rd} holds no discovery run (no config.json); start one with Discovery(...)")
+    cfg = persist.read_json(rd / "config.json")
+    metric = cfg["metric"]
+    if metric == "custom":
+        raise ValueError("run_dir: the run used a custom metric callable; resume it with the same Discovery settings")
+    obj = cls(
+        dataset,
+        model,
+        link=cfg["link"],
+        engine=cfg["engine"],
+        metric=metric,
+        seed=cfg["seed"],
+        exemplars=ExemplarConfig(**cfg["exemplars"]),
+        run_dir=None,
+        fit_options=cfg["fit_options"],
+        min_activity=cfg["min_activity"],
+        max_activity=cfg["max_activity"],
+    )
+    if persist.dataset_fingerprint(obj.items, obj._y.numpy()) != cfg["fingerprint"]:
+        raise ValueError(
+            f"dataset: differs from the one the run in {rd} was started with (items or targets changed); "
+            "resume with the same dataset or start a new run_dir"
+        )
+    obj.run_dir = rd
+    obj.history = RunHistory(rd / "history.jsonl")
+    obj.model = obj._wrap_cached(model) if cache else model
+    n_done = len(obj.history)
+    if n_done:
+        states = persist.load_checkpoint(rd / "params.pt")
+        if n_done - 1 not in states:
+            raise ValueError(
+                f"run_dir: params.pt holds steps {sorted(states)} but the history ends at step {n_done - 1}; "
+                "the run directory was modified: start a new run_dir"
+            )
+        obj._restore(states[n_done - 1])
+        if obj.descriptions != obj.history[n_done - 1].features:
+            raise ValueError(
+                f"run_dir: params.pt and history.jsonl disagree on the features after step {n_done - 1}; "
+                "the run directory was modified: start a new run_dir"
+            )
+        obj._write_outputs()  # a kill after the record but before these files left them stale
+    if continue_run:
+        obj.continue_pending()
+    return obj
