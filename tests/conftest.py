@@ -9,9 +9,9 @@ import numpy as np
 import pyro
 import pytest
 
-#: ``../shared/data`` next to the repository, or ``$GENZ_SHARED_DATA``.
+#: ``../shared/data`` next to the repository, or ``$GENZ_DATA``.
 SHARED_DATA = Path(
-    os.environ.get("GENZ_SHARED_DATA") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+    os.environ.get("GENZ_DATA") or Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 ).resolve()
 
 
@@ -20,7 +20,7 @@ def shared_data() -> Path:
     """Path of the read-only real datasets (session scope, so module fixtures can use it);
     skips the test when the folder is absent."""
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real datasets not found at {SHARED_DATA} (set GENZ_SHARED_DATA to their folder)")
+        pytest.skip(f"real datasets not found at {SHARED_DATA} (set GENZ_DATA to their folder)")
     return SHARED_DATA
 
 

@@ -19,7 +19,7 @@ BOKEH = "bokeh-sampledata-movies/movies.db"
 def paths(shared_data: Path) -> tuple[Path, Path]:
     ml, db = shared_data / ML, shared_data / BOKEH
     if not (ml / "ratings.csv").is_file() or not db.is_file():
-        pytest.skip(f"MovieLens or bokeh movies.db absent under {shared_data} (set GENZ_SHARED_DATA)")
+        pytest.skip(f"MovieLens or bokeh movies.db absent under {shared_data} (set GENZ_DATA)")
     return ml, db
 
 
