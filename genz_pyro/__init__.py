@@ -1,4 +1,40 @@
-"""genz-pyro: foundation models as latent-variable generators inside Pyro models."""
+"""genz-pyro: foundation models as generators of latent binary features inside Pyro models.
+
+The pieces, each importable on its own:
+
+- :mod:`genz_pyro.models` — the GenZ Pyro model (:class:`GenZModel`) and its links;
+- :mod:`genz_pyro.guides` — the mean-field guide (:class:`MeanFieldGuide`);
+- :mod:`genz_pyro.infer` — :func:`fit` (engines ``"sem"``, ``"cavi"``, ``"em"``, ``"svi"``, ...),
+  :func:`posterior`, the bound, :class:`FitResult`;
+- :mod:`genz_pyro.predict` — predictive mean and intervals for new items;
+- :mod:`genz_pyro.fm` — foundation models (offline, Anthropic, OpenAI), cache, budget;
+- :mod:`genz_pyro.discovery` — Algorithms 1-4 and the zero-shot baseline (:class:`Discovery`);
+- :mod:`genz_pyro.datasets`, :mod:`genz_pyro.metrics`, :mod:`genz_pyro.baselines`;
+- :class:`GenZRegressor` — the scikit-learn-style estimator; ``genz`` — the command.
+"""
+
+from genz_pyro.data import GenZData
+from genz_pyro.discovery import Discovery
+from genz_pyro.estimator import GenZRegressor
+from genz_pyro.guides import MeanFieldGuide
+from genz_pyro.infer import FitResult, fit, posterior
+from genz_pyro.models import GenZModel, LinearLink, MLPLink
+from genz_pyro.predict import heldout_bound, predict
 
 __version__ = "0.1.0"
 
+__all__ = [
+    "GenZData",
+    "GenZModel",
+    "LinearLink",
+    "MLPLink",
+    "MeanFieldGuide",
+    "FitResult",
+    "fit",
+    "posterior",
+    "predict",
+    "heldout_bound",
+    "Discovery",
+    "GenZRegressor",
+    "__version__",
+]
