@@ -10,6 +10,7 @@ engine    what it does                                                       lin
 ``cavi``  exact mean-field coordinate ascent, closed form (:mod:`.cavi`)      linear
 ``em``    the paper's EM, eqs. 11-14, mode-based E step (:mod:`.em`)          any
 ``svi``   Pyro SVI on the model and mean-field guide (:mod:`.svi`)            any
+``exact`` exact EM, E step over all 2^K configurations, K <= 12 (:mod:`.exact`) linear
 ========  =================================================================  ==========
 
 **Default: ``"sem"``** (for every link). Measured in ``bench/bench_inference.py`` (figures in
@@ -45,7 +46,7 @@ from genz_pyro.models.links import LinearLink
 
 __all__ = ["ENGINES", "DEFAULT_ENGINE", "fit", "posterior"]
 
-ENGINES = ("sem", "cavi", "em", "svi")
+ENGINES = ("sem", "cavi", "em", "svi", "exact")
 DEFAULT_ENGINE = "sem"
 
 
@@ -78,7 +79,9 @@ def fit(
         data: judgments ``[N, K]`` (K = 0 is valid: fits the covariates or the mean), targets
             ``[N, D]``, optional covariates ``[N, C]`` and missing mask.
         link: ``"linear"``, ``"mlp"`` or a module ``f(z [.., N, K], u [N, C]) -> [.., N, D]``.
-        engine: ``"sem"`` (default), ``"cavi"`` (linear link only), ``"em"`` or ``"svi"``.
+        engine: ``"sem"`` (default), ``"cavi"`` (linear link only), ``"em"``, ``"svi"`` or
+            ``"exact"`` (linear link, K <= 12: exact EM; its ``bound_history`` is the exact
+            log marginal likelihood, not a mean-field bound).
         eps: ``[K]`` (or a scalar) initial flip probabilities in ``(0, 0.5]``; default 0.1
             (0.5 for decoupled features).
         decoupled: ``[K]`` bool; eps of these features is held at 0.5 (discovery).
@@ -106,9 +109,13 @@ def fit(
     opts: dict[str, Any] = dict(engine_options)
     if tol is not None:
         opts["tol"] = tol
-    if name == "cavi":
-        if not (link == "linear" or isinstance(link, LinearLink)):
-            raise ValueError("engine: 'cavi' needs the linear link; use engine='sem' or 'em' for link=" + repr(link))
+    if name in ("cavi", "exact"):
+        if not (isinstance(link, str) and link == "linear" or isinstance(link, LinearLink)):
+            raise ValueError(f"engine: {name!r} needs the linear link; use engine='sem' or 'em' for link={link!r}")
+        if name == "exact":
+            from genz_pyro.infer.exact import fit_exact
+
+            return fit_exact(data, start, max_sweeps=max_sweeps, **opts)
         return fit_cavi(data, start, max_sweeps=max_sweeps, **opts)
     if name == "svi":
         try:
