@@ -10,16 +10,18 @@ engine    what it does                                                       lin
 ``cavi``  exact mean-field coordinate ascent, closed form (:mod:`.cavi`)      linear
 ``em``    the paper's EM, eqs. 11-14, mode-based E step (:mod:`.em`)          any
 ``svi``   Pyro SVI on the model and mean-field guide (:mod:`.svi`)            any
-``exact`` exact EM, E step over all 2^K configurations, K <= 12 (:mod:`.exact`) linear
+``exact`` exact EM, E step over all 2^K configurations, K <= 12 (:mod:`.exact`) any
 ========  =================================================================  ==========
 
 **Default: ``"sem"``** (for every link). Measured in ``bench/bench_inference.py`` (figures in
-BENCHMARKS.md, rationale in docs/inference.md): on the linear link it reaches its stopping
-rule in fewer sweeps than CAVI at the same cost per sweep, and it is the only engine whose
+BENCHMARKS.md, rationale in docs/inference.md): on the linear link a sweep costs about as
+much as a CAVI sweep and it needs a similar number of them (44 vs 40 at (512, 30, 32),
+167 vs 136 at (20 000, 100, 32)), and it is the only engine whose
 eps stays unbiased when the data say little about ``z`` (K close to or above D): the
 mean-field bound that CAVI maximises drives such eps toward 0 and keeps improving while the
 estimates get worse. CAVI remains the exact, deterministic, monotone choice when a bound
-that increases every sweep is what you need.
+that increases every sweep is what you need; ``exact`` (linear link, K <= 12) when joint
+changes of several features matter (the binary experiment).
 
 For EM and SEM the last entry of ``bound_history`` is the mean-field bound at the fitted
 link and eps after a mean-field E step (``q`` re-optimised; for the linear link ``sigma2``
@@ -80,7 +82,7 @@ def fit(
             ``[N, D]``, optional covariates ``[N, C]`` and missing mask.
         link: ``"linear"``, ``"mlp"`` or a module ``f(z [.., N, K], u [N, C]) -> [.., N, D]``.
         engine: ``"sem"`` (default), ``"cavi"`` (linear link only), ``"em"``, ``"svi"`` or
-            ``"exact"`` (linear link, K <= 12: exact EM; its ``bound_history`` is the exact
+            ``"exact"`` (K <= 12: exact EM, any link; its ``bound_history`` is the exact
             log marginal likelihood, not a mean-field bound).
         eps: ``[K]`` (or a scalar) initial flip probabilities in ``(0, 0.5]``; default 0.1
             (0.5 for decoupled features).
@@ -109,13 +111,13 @@ def fit(
     opts: dict[str, Any] = dict(engine_options)
     if tol is not None:
         opts["tol"] = tol
-    if name in ("cavi", "exact"):
-        if not (isinstance(link, str) and link == "linear" or isinstance(link, LinearLink)):
-            raise ValueError(f"engine: {name!r} needs the linear link; use engine='sem' or 'em' for link={link!r}")
-        if name == "exact":
-            from genz_pyro.infer.exact import fit_exact
+    if name == "exact":
+        from genz_pyro.infer.exact import fit_exact
 
-            return fit_exact(data, start, max_sweeps=max_sweeps, **opts)
+        return fit_exact(data, start, link=link, max_sweeps=max_sweeps, seed=seed, **opts)
+    if name == "cavi":
+        if not (isinstance(link, str) and link == "linear" or isinstance(link, LinearLink)):
+            raise ValueError(f"engine: 'cavi' needs the linear link; use engine='sem' or 'em' for link={link!r}")
         return fit_cavi(data, start, max_sweeps=max_sweeps, **opts)
     if name == "svi":
         try:
