@@ -1,6 +1,7 @@
 """genz_pyro.infer: inference engines for the GenZ model and their common result type.
 
-``fit`` dispatches to the engines (``"sem"`` default, ``"cavi"``, ``"em"``, ``"svi"``);
+``fit`` dispatches to the engines (``"sem"`` default, ``"cavi"``, ``"em"``, ``"svi"``,
+``"exact"``);
 ``posterior`` is the E step alone; ``mean_field_bound`` the per-item bound.
 ``fit_svi`` is imported lazily (it pulls in the Pyro model and guide).
 """
