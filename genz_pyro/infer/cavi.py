@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import bernoulli_entropy
-from genz_pyro.infer.result import FitResult
+from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink
 
@@ -341,17 +341,17 @@ def fit_cavi(
             break
         prev = b
     dtype = data.targets.dtype
-    return FitResult(
-        q=qt.T.to(dtype),
-        eps=eps.to(dtype),
-        decoupled=start.decoupled.clone(),
+    return engine_result(
+        data,
+        start,
+        q=qt.T,
+        eps=eps,
         link=linear_link_from(w, k, dtype),
-        sigma2=sigma2.to(dtype),
+        sigma2=sigma2,
         bound_history=history,
         converged=converged,
         wall_time=time.perf_counter() - t0,
         engine="cavi",
         num_sweeps=sweeps,
-        feature_names=data.feature_names,
         info={"bound_start": b0, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
     )

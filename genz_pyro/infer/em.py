@@ -34,7 +34,7 @@ from torch import nn
 
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import link_dtype, mean_field_bound
-from genz_pyro.infer.result import FitResult
+from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink, make_link
 
@@ -303,19 +303,18 @@ def fit_em(
             converged = True
             break
         prev = b
-    dtype = data.targets.dtype
     module.eval()
-    return FitResult(
-        q=q.to(dtype),
-        eps=eps.to(dtype),
-        decoupled=start.decoupled.clone(),
+    return engine_result(
+        data,
+        start,
+        q=q,
+        eps=eps,
         link=module,
-        sigma2=sigma2.to(dtype),
+        sigma2=sigma2,
         bound_history=history,
         converged=converged,
         wall_time=time.perf_counter() - t0,
         engine="em",
         num_sweeps=sweeps,
-        feature_names=data.feature_names,
         info={"at": at, "closed_form_m_step": trainer.closed_form, "tol_per_item": tol, "guarded_items": guarded},
     )

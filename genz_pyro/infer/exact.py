@@ -43,7 +43,7 @@ from torch import nn
 
 from genz_pyro.data import GenZData
 from genz_pyro.infer.cavi import LinearData, linear_link_from, m_step_linear, prepare_linear
-from genz_pyro.infer.result import FitResult
+from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink
 
@@ -187,18 +187,18 @@ def _fit_linear(data: GenZData, start: Start, *, max_sweeps: int, tol: float, ch
             break
     q, _, final = _linear_e_step(ld, w, sigma2, eps, c, chunk)  # marginals at the returned parameters
     dtype = data.targets.dtype
-    return FitResult(
-        q=q.to(dtype),
-        eps=eps.to(dtype),
-        decoupled=start.decoupled.clone(),
+    return engine_result(
+        data,
+        start,
+        q=q,
+        eps=eps,
         link=linear_link_from(w, k, dtype),
-        sigma2=sigma2.to(dtype),
+        sigma2=sigma2,
         bound_history=history,
         converged=converged,
         wall_time=time.perf_counter() - t0,
         engine="exact",
         num_sweeps=sweeps,
-        feature_names=data.feature_names,
         info={
             "objective": "exact log marginal likelihood log p(y | s, u) before each M step (not a mean-field bound)",
             "log_likelihood": final,
@@ -310,19 +310,18 @@ def _fit_generic(
             converged = True
             break
     p, final = e_step(sigma2)
-    out_dtype = data.targets.dtype
-    return FitResult(
-        q=(p.double() @ c).to(out_dtype),
-        eps=eps.to(out_dtype),
-        decoupled=start.decoupled.clone(),
+    return engine_result(
+        data,
+        start,
+        q=p.double() @ c,
+        eps=eps,
         link=module,
-        sigma2=sigma2.to(out_dtype),
+        sigma2=sigma2,
         bound_history=history,
         converged=converged,
         wall_time=time.perf_counter() - t0,
         engine="exact",
         num_sweeps=sweeps,
-        feature_names=data.feature_names,
         info={
             "objective": "exact log marginal likelihood log p(y | s, u) before each M step (not a mean-field bound)",
             "log_likelihood": final,

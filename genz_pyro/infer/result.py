@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-__all__ = ["FitResult"]
+if TYPE_CHECKING:
+    from genz_pyro.data import GenZData
+    from genz_pyro.infer.start import Start
+
+__all__ = ["FitResult", "engine_result"]
 
 
 @dataclass
@@ -52,3 +57,41 @@ class FitResult:
     def link_params(self) -> dict[str, torch.Tensor]:
         """The link's parameters as a detached state dict."""
         return {k: v.detach().clone() for k, v in self.link.state_dict().items()}
+
+
+def engine_result(
+    data: GenZData,
+    start: Start,
+    *,
+    q: torch.Tensor,
+    eps: torch.Tensor,
+    link: nn.Module,
+    sigma2: torch.Tensor,
+    bound_history: list[float],
+    converged: bool,
+    wall_time: float,
+    engine: str,
+    num_sweeps: int,
+    info: dict,
+) -> FitResult:
+    """The :class:`FitResult` of an engine that worked in float64 from ``start``.
+
+    ``q [N, K]``, ``eps [K]`` and ``sigma2 [D]`` are cast to the targets' dtype; the
+    decoupled switch comes from ``start`` (a copy) and the feature names from ``data``.
+    ``link`` is returned as given (the engine casts it if it needs to).
+    """
+    dtype = data.targets.dtype
+    return FitResult(
+        q=q.to(dtype),
+        eps=eps.to(dtype),
+        decoupled=start.decoupled.clone(),
+        link=link,
+        sigma2=sigma2.to(dtype),
+        bound_history=bound_history,
+        converged=converged,
+        wall_time=wall_time,
+        engine=engine,
+        num_sweeps=num_sweeps,
+        feature_names=data.feature_names,
+        info=info,
+    )

@@ -47,7 +47,7 @@ from genz_pyro.infer.cavi import (
     suff_stats,
 )
 from genz_pyro.infer.em import LinkTrainer, forced_logits, init_link
-from genz_pyro.infer.result import FitResult
+from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink
 
@@ -182,18 +182,18 @@ def _sem_linear(
     link = linear_link_from(w, k, torch.float64)
     final = float(mean_field_bound(data, q, eps, link, sigma2).sum())
     history.append(final)
-    return FitResult(
-        q=q.to(dtype),
-        eps=eps.to(dtype),
-        decoupled=start.decoupled.clone(),
+    return engine_result(
+        data,
+        start,
+        q=q,
+        eps=eps,
         link=link.to(dtype),
-        sigma2=sigma2.to(dtype),
+        sigma2=sigma2,
         bound_history=history,
         converged=converged,
         wall_time=0.0,
         engine="sem",
         num_sweeps=sweeps,
-        feature_names=data.feature_names,
         info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol},
     )
 
@@ -249,23 +249,22 @@ def _sem_any(
         acc_q += probs
         acc_eps += eps
         acc_s2 += sigma2
-    dtype = data.targets.dtype
     q = acc_q / num_average
     eps = torch.where(start.learn, acc_eps / num_average, start.eps)
     sigma2 = acc_s2 / num_average
     module.eval()
     history.append(float(mean_field_bound(data, q, eps, module, sigma2, seed=seed).sum()))
-    return FitResult(
-        q=q.to(dtype),
-        eps=eps.to(dtype),
-        decoupled=start.decoupled.clone(),
+    return engine_result(
+        data,
+        start,
+        q=q,
+        eps=eps,
         link=module,
-        sigma2=sigma2.to(dtype),
+        sigma2=sigma2,
         bound_history=history,
         converged=converged,
         wall_time=0.0,
         engine="sem",
         num_sweeps=sweeps,
-        feature_names=data.feature_names,
         info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol},
     )
