@@ -20,7 +20,7 @@ much as a CAVI sweep and it needs a similar number of them (44 vs 40 at (512, 30
 eps stays unbiased when the data say little about ``z`` (K close to or above D): the
 mean-field bound that CAVI maximises drives such eps toward 0 and keeps improving while the
 estimates get worse. CAVI remains the exact, deterministic, monotone choice when a bound
-that increases every sweep is what you need; ``exact`` (linear link, K <= 12) when joint
+that increases every sweep is what you need; ``exact`` (K <= 12, any link) when joint
 changes of several features matter (the binary experiment).
 
 For EM and SEM the last entry of ``bound_history`` is the mean-field bound at the fitted
