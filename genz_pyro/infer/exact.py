@@ -54,6 +54,7 @@ MAX_EXACT_FEATURES = 14
 
 _LOG_2PI = math.log(2.0 * math.pi)
 _BLOCK_NUMBERS = 1 << 19  # items x configurations per block of the E step
+_OBJECTIVE = "exact log marginal likelihood log p(y | s, u) before each M step (not a mean-field bound)"
 
 
 def configurations(k: int) -> torch.Tensor:
@@ -200,7 +201,7 @@ def _fit_linear(data: GenZData, start: Start, *, max_sweeps: int, tol: float, ch
         engine="exact",
         num_sweeps=sweeps,
         info={
-            "objective": "exact log marginal likelihood log p(y | s, u) before each M step (not a mean-field bound)",
+            "objective": _OBJECTIVE,
             "log_likelihood": final,
             "tol_per_item": tol,
             "m_step": "closed form",
@@ -323,7 +324,7 @@ def _fit_generic(
         engine="exact",
         num_sweeps=sweeps,
         info={
-            "objective": "exact log marginal likelihood log p(y | s, u) before each M step (not a mean-field bound)",
+            "objective": _OBJECTIVE,
             "log_likelihood": final,
             "tol_per_item": tol,
             "m_step": f"Adam, {m_epochs} epochs per sweep (lr {lr}, {batch_size} items per step)",
