@@ -15,7 +15,7 @@ import base64
 import json
 from typing import Any, Mapping
 
-from .errors import FoundationModelError, MissingDependencyError
+from .errors import FoundationModelError, import_sdk
 from .llm import Completion, LLMBackend, translate_sdk_error
 from .prompts import Prompt
 
@@ -26,11 +26,7 @@ DEFAULT_MODEL = "claude-sonnet-4-6"
 
 def import_anthropic() -> Any:
     """The ``anthropic`` SDK, or :class:`MissingDependencyError` with the install hint."""
-    try:
-        import anthropic
-    except ImportError as e:
-        raise MissingDependencyError("anthropic", "anthropic") from e
-    return anthropic
+    return import_sdk("anthropic")
 
 
 class AnthropicModel(LLMBackend):

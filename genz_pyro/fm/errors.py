@@ -19,8 +19,10 @@ Hierarchy::
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
+from typing import Any
 
 __all__ = [
     "FoundationModelError",
@@ -31,6 +33,7 @@ __all__ = [
     "MalformedAnswerError",
     "BudgetExceededError",
     "MissingDependencyError",
+    "import_sdk",
     "redact",
 ]
 
@@ -128,3 +131,12 @@ class MissingDependencyError(FoundationModelError, ImportError):
         )
         self.extra = extra
         self.package = package
+
+
+def import_sdk(package: str) -> Any:
+    """The provider SDK ``package`` (its pip extra has the same name), or
+    :class:`MissingDependencyError` with the install hint."""
+    try:
+        return importlib.import_module(package)
+    except ImportError as e:
+        raise MissingDependencyError(package, package) from e

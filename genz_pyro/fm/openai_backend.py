@@ -18,7 +18,7 @@ import json
 import os
 from typing import Any, Mapping
 
-from .errors import AuthenticationError, FoundationModelError, MissingDependencyError
+from .errors import AuthenticationError, FoundationModelError, import_sdk
 from .llm import Completion, LLMBackend, translate_sdk_error
 from .prompts import Prompt
 
@@ -31,11 +31,7 @@ _TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
 
 def import_openai() -> Any:
     """The ``openai`` SDK, or :class:`MissingDependencyError` with the install hint."""
-    try:
-        import openai
-    except ImportError as e:
-        raise MissingDependencyError("openai", "openai") from e
-    return openai
+    return import_sdk("openai")
 
 
 class OpenAIModel(LLMBackend):
