@@ -27,6 +27,7 @@ import torch
 from genz_pyro.data import GenZData
 from genz_pyro.discovery.exemplars import ExemplarConfig, ExemplarSplit, sample_exemplars
 from genz_pyro.discovery.subgroups import Subgroup, ranked_subgroups, scaled_sq_error
+from genz_pyro.fm.errors import NoFeatureFoundError
 from genz_pyro.fm.protocol import FoundationModel, Item
 from genz_pyro.infer.result import FitResult
 
@@ -104,7 +105,8 @@ class AddOutcome:
         eps: the feature's flip probability after the refit (for a discarded feature:
             eq. 14 against the decoupled posterior, of ``z`` or its relabelling).
         activity: share of training items judged positive.
-        discarded: ``""`` when kept, else the reason (``"activity"``, ``"duplicate"``).
+        discarded: ``""`` when kept, else the reason (``"activity"``, ``"duplicate"``, or
+            ``"no-feature"`` when the model found no description: then ``description`` is ``""``).
         result: the refit with the feature appended (``None`` when discarded).
         fit_time, fm_time: seconds in the statistical fit and in foundation-model calls.
     """
@@ -336,8 +338,15 @@ def add_step(
     pos_ids = [ids[int(train[i])] for i in split.positive]
     neg_ids = [ids[int(train[i])] for i in split.negative]
 
+    sub = None if group is None else group.combination
     t0 = time.perf_counter()
-    mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
+    try:
+        mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
+    except NoFeatureFoundError:
+        # the model could not word this split: a discarded step, not the end of the run
+        fm_time = time.perf_counter() - t0
+        empty = np.zeros(len(ids))
+        return AddOutcome("", empty, pos_ids, neg_ids, sub, 0.5, float("nan"), "no-feature", None, fit_time, fm_time)
     description = mined.description.strip()
     answers = model.judge(description, items)
     fm_time = time.perf_counter() - t0
@@ -351,7 +360,6 @@ def add_step(
     s_train = torch.as_tensor(s_all[train], dtype=data.judgments.dtype)
     activity = float(s_all[train].mean())
     eps = estimate_eps(q_new.to(s_train.dtype), s_train)
-    sub = None if group is None else group.combination
 
     reason = ""
     if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in range(k)):

@@ -415,9 +415,11 @@ class Discovery:
         """Apply an add / refine / given outcome to the state and record the step
         (``index``: the column a refinement replaces; ``None`` appends)."""
         usage = _usage_delta(before, self.model.usage)
-        self.pool[out.description] = out.judgments
+        if out.description:  # "" when the model found no description ("no-feature")
+            self.pool[out.description] = out.judgments
         if out.discarded:
-            self.discarded.append(out.description)
+            if out.description:
+                self.discarded.append(out.description)
         else:
             assert out.result is not None
             if index is None:

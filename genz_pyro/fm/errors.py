@@ -32,6 +32,7 @@ __all__ = [
     "ProviderError",
     "MalformedAnswerError",
     "BudgetExceededError",
+    "NoFeatureFoundError",
     "MissingDependencyError",
     "import_sdk",
     "redact",
@@ -114,6 +115,14 @@ class BudgetExceededError(FoundationModelError):
     """The next call would exceed the budget cap; it was not made.
 
     Fix: raise the cap, or resume the run later (cached answers are free).
+    """
+
+
+class NoFeatureFoundError(FoundationModelError, ValueError):
+    """Mining found no description that separates the positive from the negative exemplars.
+
+    The discovery loop records such a step as a discarded add (reason ``"no-feature"``) and
+    goes on; a caller mining by hand can show other or more varied exemplars.
     """
 
 

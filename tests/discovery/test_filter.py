@@ -11,6 +11,9 @@ from typing import Mapping
 import numpy as np
 
 from genz_pyro.discovery import Discovery, ExemplarConfig
+import pytest
+
+from genz_pyro.fm.errors import NoFeatureFoundError
 from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature
 
 from discovery_helpers import integer_dataset
@@ -82,3 +85,37 @@ def test_custom_thresholds() -> None:
     fm = Scripted([("rare", {0, 1, 2, 3, 4, 5, 6, 7})])  # 2% of 400
     d = Discovery(integer_dataset(_y()), fm, seed=0, min_activity=0.05, exemplars=ExemplarConfig(4, 4))
     assert d.add_feature().reason == "activity"
+
+
+class Speechless(Scripted):
+    """Finds no description for its first split (as the offline miner can), then follows the script."""
+
+    def __init__(self, script: list[tuple[str, set[int]]]) -> None:
+        super().__init__(script)
+        self.failed = False
+
+    async def amine(self, positives, negatives, *, avoid=()) -> MinedFeature:
+        if not self.failed:
+            self.failed = True
+            self.usage.calls += 1
+            raise NoFeatureFoundError("exemplars: no description separates these groups")
+        return await super().amine(positives, negatives, avoid=avoid)
+
+
+def test_a_split_the_model_cannot_word_is_a_discarded_step_not_the_end_of_the_run() -> None:
+    fm = Speechless([("low half", set(range(200)))])
+    d = Discovery(integer_dataset(_y()), fm, seed=0, exemplars=ExemplarConfig(4, 4))
+    first, second = d.add_feature(), d.add_feature()
+    assert (first.action, first.reason, first.feature) == ("discard", "no-feature", "")
+    assert first.features == [] and first.usage["calls"] == 1  # no judge call for a missing description
+    assert len(first.exemplars["positive"]) == 4 and len(first.exemplars["negative"]) == 4
+    assert (second.action, second.feature) == ("add", "low half")
+    assert fm.avoid_seen == [()]  # the empty description is never passed on as one to avoid
+    assert d.features == ["low half"]
+
+
+def test_the_offline_miner_reports_a_split_it_cannot_word() -> None:
+    from genz_pyro.fm.offline import OfflineModel
+
+    with pytest.raises(NoFeatureFoundError, match="exemplars"):
+        OfflineModel().mine({"a": "7"}, {"b": "7"})

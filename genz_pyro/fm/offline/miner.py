@@ -57,6 +57,7 @@ from genz_pyro.fm.offline.predicates import (
 )
 
 render_key = canonical
+from genz_pyro.fm.errors import NoFeatureFoundError
 from genz_pyro.fm.offline.table import Table
 from genz_pyro.fm.protocol import render_item
 
@@ -348,7 +349,7 @@ def mine_predicate(
             continue
         keep.append((p, v, fam))
     if not keep:
-        raise ValueError(
+        raise NoFeatureFoundError(
             "exemplars: no predicate of the offline grammar separates these positives from negatives "
             "(all candidates are constant or avoided); pass more varied exemplars"
         )
