@@ -56,10 +56,11 @@ from genz_pyro.fm.offline.predicates import (
     evaluate,
 )
 
-render_key = canonical
 from genz_pyro.fm.errors import NoFeatureFoundError
 from genz_pyro.fm.offline.table import Table
 from genz_pyro.fm.protocol import render_item
+
+render_key = canonical
 
 __all__ = ["MineResult", "mine_predicate", "nice_number", "STOPWORDS"]
 
