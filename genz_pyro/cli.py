@@ -44,7 +44,7 @@ DEFAULT_METRICS = {
     "planted": "r2",
 }
 IMAGE_PROMPT = "Describe the listing image in detail."
-_IMAGE_OP = "propose"
+_IMAGE_OP = "describe_image"  # the cache key namespace of image descriptions
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp")
 
 
@@ -580,9 +580,7 @@ def describe_images(
             stats["skipped"] += 1
             continue
         data = f.read_bytes()
-        # JudgmentCache knows the operations judge/mine/propose; an image description is
-        # stored as an answer under "propose" with a request no proposal can have.
-        request = {"describe_image": {"prompt": prompt, "sha256": hashlib.sha256(data).hexdigest()}}
+        request = {"prompt": prompt, "sha256": hashlib.sha256(data).hexdigest()}
         text = cache.get_answer(identity, _IMAGE_OP, request) if cache is not None else None
         if isinstance(text, str) and text.strip():
             stats["cached"] += 1
