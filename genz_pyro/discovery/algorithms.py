@@ -293,6 +293,66 @@ def choose_exemplars(
     return sample_exemplars(q, config=config, seed=seed), None
 
 
+@dataclass
+class _Judged:
+    """A mined description judged on every item (the shared half of add and refine steps)."""
+
+    description: str
+    judgments: np.ndarray  # [N_all] 0/1
+    train_judgments: torch.Tensor  # [N_train]
+    activity: float
+    eps: float  # eq. 14 against the decoupled posterior column
+    reason: str  # "" (keep), "no-feature", "duplicate" or "activity"
+    fm_time: float
+
+
+def _mine_and_judge(
+    model: FoundationModel,
+    items: Mapping[str, Item],
+    train: np.ndarray,
+    q_col: torch.Tensor,
+    pos_ids: list[str],
+    neg_ids: list[str],
+    *,
+    avoid: Sequence[str],
+    compare: np.ndarray,
+    dtype: torch.dtype,
+    min_activity: float,
+    max_activity: float,
+) -> _Judged:
+    """Mine a description from the exemplars, judge it on every item and apply the discard
+    filters (no description, duplicate of ``avoid`` or of a column of ``compare`` [N_all, J],
+    training activity outside ``[min_activity, max_activity]``)."""
+    ids = list(items.keys())
+    t0 = time.perf_counter()
+    try:
+        mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
+    except NoFeatureFoundError:
+        # the model could not word this split: a discarded step, not the end of the run
+        empty = np.zeros(len(ids))
+        return _Judged("", empty, torch.zeros(len(train), dtype=dtype), float("nan"), 0.5, "no-feature",
+                       time.perf_counter() - t0)
+    description = mined.description.strip()
+    answers = model.judge(description, items)
+    fm_time = time.perf_counter() - t0
+    missing = [i for i in ids if i not in answers]
+    if missing:
+        raise ValueError(
+            f"model: judge({description!r}) returned no answer for {len(missing)} item(s), first {missing[0]!r}; "
+            "a FoundationModel must answer every item id it is given"
+        )
+    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
+    s_train = torch.as_tensor(s_all[train], dtype=dtype)
+    activity = float(s_all[train].mean())
+    eps = estimate_eps(q_col.to(dtype), s_train)
+    reason = ""
+    if description in avoid or any(np.array_equal(s_all, compare[:, j]) for j in range(compare.shape[1])):
+        reason = "duplicate"
+    elif activity < min_activity or activity > max_activity:
+        reason = "activity"
+    return _Judged(description, s_all, s_train, activity, eps, reason, fm_time)
+
+
 def add_step(
     *,
     model: FoundationModel,
@@ -339,36 +399,15 @@ def add_step(
     neg_ids = [ids[int(train[i])] for i in split.negative]
 
     sub = None if group is None else group.combination
-    t0 = time.perf_counter()
-    try:
-        mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
-    except NoFeatureFoundError:
-        # the model could not word this split: a discarded step, not the end of the run
-        fm_time = time.perf_counter() - t0
-        empty = np.zeros(len(ids))
-        return AddOutcome("", empty, pos_ids, neg_ids, sub, 0.5, float("nan"), "no-feature", None, fit_time, fm_time)
-    description = mined.description.strip()
-    answers = model.judge(description, items)
-    fm_time = time.perf_counter() - t0
-    missing = [i for i in ids if i not in answers]
-    if missing:
-        raise ValueError(
-            f"model: judge({description!r}) returned no answer for {len(missing)} item(s), first {missing[0]!r}; "
-            "a FoundationModel must answer every item id it is given"
-        )
-    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
-    s_train = torch.as_tensor(s_all[train], dtype=data.judgments.dtype)
-    activity = float(s_all[train].mean())
-    eps = estimate_eps(q_new.to(s_train.dtype), s_train)
-
-    reason = ""
-    if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in range(k)):
-        reason = "duplicate"
-    elif activity < min_activity or activity > max_activity:
-        reason = "activity"
-    if reason:
+    got = _mine_and_judge(
+        model, items, train, q_new, pos_ids, neg_ids, avoid=avoid, compare=all_judgments[:, :k],
+        dtype=data.judgments.dtype, min_activity=min_activity, max_activity=max_activity,
+    )
+    description, s_all, s_train, eps, fm_time = got.description, got.judgments, got.train_judgments, got.eps, got.fm_time
+    if got.reason:
         eps_rel = max(min(eps, 1 - eps), EPS_MIN)
-        return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_rel, activity, reason, None, fit_time, fm_time)
+        return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_rel, got.activity, got.reason, None,
+                          fit_time, fm_time)
 
     # refit with the new feature coupled to its judgments; warm start from the decoupled fit
     aug = with_judgments(data, s_train, description)
@@ -382,7 +421,7 @@ def add_step(
     result = spec(aug, eps=eps_init, decoupled=None, q_init=q_init, seed=seed + 1)
     fit_time += time.perf_counter() - t0
     eps_fit = float(result.eps[k])
-    return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_fit, activity, "", result, fit_time, fm_time)
+    return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_fit, got.activity, "", result, fit_time, fm_time)
 
 
 def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int) -> RemoveOutcome:
@@ -468,24 +507,16 @@ def refine_step(
     pos_ids = [ids[int(train[i])] for i in split.positive]
     neg_ids = [ids[int(train[i])] for i in split.negative]
 
-    t0 = time.perf_counter()
-    mined = model.mine({i: items[i] for i in pos_ids}, {i: items[i] for i in neg_ids}, avoid=tuple(avoid))
-    description = mined.description.strip()
-    answers = model.judge(description, items)
-    fm_time = time.perf_counter() - t0
-    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
-    s_train = torch.as_tensor(s_all[train], dtype=data.judgments.dtype)
-    activity = float(s_all[train].mean())
-    eps = estimate_eps(q_k.to(s_train.dtype), s_train)
     others = [j for j in range(k) if j != index]
-    reason = ""
-    if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in others):
-        reason = "duplicate"
-    elif activity < min_activity or activity > max_activity:
-        reason = "activity"
-    if reason:
+    got = _mine_and_judge(
+        model, items, train, q_k, pos_ids, neg_ids, avoid=avoid, compare=all_judgments[:, others],
+        dtype=data.judgments.dtype, min_activity=min_activity, max_activity=max_activity,
+    )
+    description, s_all, s_train, eps, fm_time = got.description, got.judgments, got.train_judgments, got.eps, got.fm_time
+    if got.reason:
         eps_rel = max(min(eps, 1 - eps), EPS_MIN)
-        return AddOutcome(description, s_all, pos_ids, neg_ids, None, eps_rel, activity, reason, None, fit_time, fm_time)
+        return AddOutcome(description, s_all, pos_ids, neg_ids, None, eps_rel, got.activity, got.reason, None,
+                          fit_time, fm_time)
 
     js = data.judgments.clone()
     js[:, index] = s_train
@@ -504,7 +535,7 @@ def refine_step(
     result = spec(new, eps=eps_init, decoupled=None, q_init=q_init, seed=seed + 1)
     fit_time += time.perf_counter() - t0
     return AddOutcome(
-        description, s_all, pos_ids, neg_ids, None, float(result.eps[index]), activity, "", result, fit_time, fm_time
+        description, s_all, pos_ids, neg_ids, None, float(result.eps[index]), got.activity, "", result, fit_time, fm_time
     )
 
 
