@@ -34,7 +34,7 @@ import numpy as np
 
 from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature
 
-__all__ = ["main", "build_parser", "load_dataset", "CallLog", "describe_images", "DEFAULT_METRICS"]
+__all__ = ["main", "build_parser", "load_dataset", "select_item_fields", "CallLog", "describe_images", "DEFAULT_METRICS"]
 
 #: metric of each bundled dataset (others: r2)
 DEFAULT_METRICS = {
@@ -114,11 +114,47 @@ def _data_dir(arg: str | None) -> Path:
 
 
 def load_dataset(settings: Mapping[str, Any]) -> Any:
-    """The Dataset named by a ``genz fit`` settings dict (see :func:`_settings`).
+    """The Dataset named by a ``genz fit`` settings dict (see :func:`_settings`), its
+    records cut to ``settings["item_fields"]`` when given (see :func:`select_item_fields`).
 
     Raises:
         CliError: a missing data folder or file (naming the flag that fixes it).
     """
+    dataset = _load_dataset(settings)
+    if settings.get("item_fields"):
+        dataset = select_item_fields(dataset, settings["item_fields"])
+    return dataset
+
+
+def select_item_fields(dataset: Any, fields: str | Sequence[str]) -> Any:
+    """The dataset with each record cut to ``fields`` (what the foundation model sees).
+
+    Leaving out the fields that the covariates already carry points feature discovery at
+    what they miss (houses: the zip code, with area, bedrooms and bathrooms as covariates).
+    Targets, covariates and the split are unchanged.
+
+    Raises:
+        CliError: the items are not records, or a field is absent from a record.
+    """
+    import dataclasses
+
+    names = [f.strip() for f in fields.split(",")] if isinstance(fields, str) else [str(f) for f in fields]
+    names = [f for f in names if f]
+    if not names:
+        raise CliError("--item-fields: give at least one field name (comma-separated)")
+    cut = {}
+    for item_id, item in dataset.items.items():
+        if not isinstance(item, Mapping):
+            raise CliError(f"--item-fields: item {item_id!r} is not a record (a dict of fields); drop --item-fields")
+        missing = [f for f in names if f not in item]
+        if missing:
+            raise CliError(f"--item-fields: item {item_id!r} has no field {missing[0]!r} (its fields: "
+                           f"{', '.join(map(str, item))}); pick fields every record has")
+        cut[item_id] = {f: item[f] for f in names}
+    return dataclasses.replace(dataset, items=cut)
+
+
+def _load_dataset(settings: Mapping[str, Any]) -> Any:
     seed = int(settings["seed"])
     name = settings.get("dataset")
     if settings.get("items_file"):
@@ -267,7 +303,7 @@ def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool
 _SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_column", "covariate_column",
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
-                 "metric", "seed", "max_sweeps", "cold_start")
+                 "metric", "seed", "max_sweeps", "cold_start", "item_fields")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -652,6 +688,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--covariate-column", default=None, help="numeric covariate column(s), comma-separated")
     g.add_argument("--id-column", default=None, help="column of unique item ids (default row-<n>)")
     g.add_argument("--descriptions", default=None, help="houses: photo descriptions (genz describe-images)")
+    g.add_argument("--item-fields", default=None,
+                   help="record fields shown to the model, comma-separated (default all); e.g. leave out "
+                        "fields the covariates already carry (houses: zipcode)")
     g.add_argument("--bits", type=int, default=None, help="binary: digits (default 9)")
     g.add_argument("--n-items", type=int, default=None, help="planted: records (default 400)")
     g.add_argument("--planted-features", type=int, default=None, help="planted: hidden features (default 4)")
