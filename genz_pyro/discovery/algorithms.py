@@ -106,7 +106,8 @@ class AddOutcome:
             eq. 14 against the decoupled posterior, of ``z`` or its relabelling).
         activity: share of training items judged positive.
         discarded: ``""`` when kept, else the reason (``"activity"``, ``"duplicate"``, or
-            ``"no-feature"`` when the model found no description: then ``description`` is ``""``).
+            ``"no-feature"`` when the model found no description, ``"no-split"`` when the new
+            feature's posterior put every item in one group: then ``description`` is ``""``).
         result: the refit with the feature appended (``None`` when discarded).
         fit_time, fm_time: seconds in the statistical fit and in foundation-model calls.
     """
@@ -394,7 +395,12 @@ def add_step(
     q_new = dec.q[:, k].detach()
 
     groups = error_subgroups(data, current) if conditional else None
-    split, group = choose_exemplars(q_new, groups, exemplars, seed=seed)
+    try:
+        split, group = choose_exemplars(q_new, groups, exemplars, seed=seed)
+    except ValueError:
+        # the posterior puts every item in one group: nothing to contrast this step (the next
+        # step's seed draws another initial posterior); a discarded step, not the end of the run
+        return AddOutcome("", np.zeros(len(ids)), [], [], None, 0.5, float("nan"), "no-split", None, fit_time, 0.0)
     pos_ids = [ids[int(train[i])] for i in split.positive]
     neg_ids = [ids[int(train[i])] for i in split.negative]
 
