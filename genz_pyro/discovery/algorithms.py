@@ -18,7 +18,7 @@ uses ``genz_pyro.infer.fit.fit`` on the training rows only.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -333,7 +333,32 @@ def _mine_and_judge(
         empty = np.zeros(len(ids))
         return _Judged("", empty, torch.zeros(len(train), dtype=dtype), float("nan"), 0.5, "no-feature",
                        time.perf_counter() - t0)
-    description = mined.description.strip()
+    mine_time = time.perf_counter() - t0
+    got = _judge_and_filter(
+        model, items, train, mined.description.strip(), avoid=avoid, compare=compare, dtype=dtype,
+        min_activity=min_activity, max_activity=max_activity,
+    )
+    eps = estimate_eps(q_col.to(dtype), got.train_judgments)
+    return replace(got, eps=eps, fm_time=got.fm_time + mine_time)
+
+
+def _judge_and_filter(
+    model: FoundationModel,
+    items: Mapping[str, Item],
+    train: np.ndarray,
+    description: str,
+    *,
+    avoid: Sequence[str],
+    compare: np.ndarray,
+    dtype: torch.dtype,
+    min_activity: float,
+    max_activity: float,
+) -> _Judged:
+    """Judge ``description`` on every item (every id must be answered) and apply the discard
+    filters: duplicate of ``avoid`` or of a column of ``compare`` [N_all, J], training activity
+    outside ``[min_activity, max_activity]``. ``eps`` is left ``nan`` for the caller."""
+    ids = list(items.keys())
+    t0 = time.perf_counter()
     answers = model.judge(description, items)
     fm_time = time.perf_counter() - t0
     missing = [i for i in ids if i not in answers]
@@ -345,13 +370,12 @@ def _mine_and_judge(
     s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
     s_train = torch.as_tensor(s_all[train], dtype=dtype)
     activity = float(s_all[train].mean())
-    eps = estimate_eps(q_col.to(dtype), s_train)
     reason = ""
     if description in avoid or any(np.array_equal(s_all, compare[:, j]) for j in range(compare.shape[1])):
         reason = "duplicate"
     elif activity < min_activity or activity > max_activity:
         reason = "activity"
-    return _Judged(description, s_all, s_train, activity, eps, reason, fm_time)
+    return _Judged(description, s_all, s_train, activity, float("nan"), reason, fm_time)
 
 
 def add_step(
@@ -563,20 +587,14 @@ def given_step(
     """Add a known description: judge every item, refit with it coupled to its
     judgments (initial eps 0.1, other features warm-started). The activity filter and
     the duplicate check apply as for a mined feature; no exemplars, no mining call."""
-    ids = list(items.keys())
     k = data.num_features
-    t0 = time.perf_counter()
-    answers = model.judge(description, items)
-    fm_time = time.perf_counter() - t0
-    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
-    activity = float(s_all[train].mean())
-    reason = ""
-    if description in avoid or any(np.array_equal(s_all, all_judgments[:, j]) for j in range(k)):
-        reason = "duplicate"
-    elif activity < min_activity or activity > max_activity:
-        reason = "activity"
-    if reason:
-        return AddOutcome(description, s_all, [], [], None, float("nan"), activity, reason, None, 0.0, fm_time)
+    got = _judge_and_filter(
+        model, items, train, description, avoid=avoid, compare=all_judgments[:, :k], dtype=data.judgments.dtype,
+        min_activity=min_activity, max_activity=max_activity,
+    )
+    s_all, activity, fm_time = got.judgments, got.activity, got.fm_time
+    if got.reason:
+        return AddOutcome(description, s_all, [], [], None, float("nan"), activity, got.reason, None, 0.0, fm_time)
     s_t = torch.as_tensor(s_all[train], dtype=data.judgments.dtype).reshape(-1, 1)
     aug = with_judgments(data, s_t[:, 0], description)
     q_old = current.q.detach().to(s_t.dtype) if current is not None and k else s_t[:, :0]
