@@ -87,6 +87,7 @@ def fit_sem(
     seed: int = 0,
     warm_sweeps: int = 5,
     eps_tol: float = 0.003,
+    ridge: float = 0.0,
     **link_options: object,
 ) -> FitResult:
     """Fit by stochastic EM (Gibbs-sampled ``z`` + M step).
@@ -103,6 +104,8 @@ def fit_sem(
         seed: seed of the sampler (and of the link's initialisation).
         eps_tol: burn-in also stops when no eps moved by more than ``eps_tol`` between the
             means of the last two windows (eps, the quantity SEM is for, is stable).
+        ridge: linear link only: ``ridge * I`` added to the feature block of the M step's normal
+            equations (a Gaussian prior on the feature weights; 0 = the paper's estimator).
         warm_sweeps: linear link only: CAVI sweeps run first; ``z`` then starts from
             ``Bernoulli(q_cavi)`` (0 = start from ``Bernoulli(start.q)``). A better start keeps
             the single-site Gibbs moves out of poor local modes.
@@ -115,10 +118,12 @@ def fit_sem(
     module = init_link(link, data, seed=seed)
     if isinstance(module, LinearLink) and not link_options:
         if warm_sweeps > 0 and data.num_features:
-            warm = fit_cavi(data, start, max_sweeps=warm_sweeps, tol=0.0, block_size=block_size)
+            warm = fit_cavi(data, start, max_sweeps=warm_sweeps, tol=0.0, block_size=block_size, ridge=ridge)
             start = Start(eps=warm.eps.double(), decoupled=start.decoupled, q=warm.q.double(), learn=start.learn)
-        res = _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size, eps_tol)
+        res = _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size, eps_tol, ridge)
     else:
+        if ridge:
+            raise ValueError(f"ridge: only the linear link has a closed-form ridge; got link={link!r} (use weight decay)")
         res = _sem_any(data, start, module, gen, max_sweeps, tol, num_average, window, seed, link_options)
     res.wall_time = time.perf_counter() - t0
     return res
@@ -134,13 +139,14 @@ def _sem_linear(
     window: int,
     block_size: int,
     eps_tol: float,
+    ridge: float,
 ) -> FitResult:
     ld = prepare_linear(data)
     k, n = ld.k, ld.n
     zt = (torch.rand(k, n, generator=gen, dtype=torch.float64) < start.q.T).double()
     eps = start.eps.clone()
     szz, szy = suff_stats(ld, start.q.T.contiguous(), mean_field=True)
-    w, sigma2, _ = m_step_linear(ld, szz, szy)
+    w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
     probs = torch.empty(k, n, dtype=torch.float64)
     history: list[float] = []
     acc_q = torch.zeros(k, n, dtype=torch.float64)
@@ -161,7 +167,7 @@ def _sem_linear(
             sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs, entropy=False)
             agree = ld.c0 + sums.agree
         szz, szy = suff_stats(ld, zt, mean_field=False)
-        w, sigma2, _ = m_step_linear(ld, szz, szy)
+        w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
         eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
         history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent))
         eps_trace.append(eps)
@@ -194,7 +200,7 @@ def _sem_linear(
         wall_time=0.0,
         engine="sem",
         num_sweeps=sweeps,
-        info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol},
+        info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
     )
 
 
