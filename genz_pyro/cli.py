@@ -275,11 +275,14 @@ def _open_discovery(run_dir: Path, dataset: Any, model: FoundationModel, s: Mapp
             return Discovery.resume(run_dir, dataset, model, continue_run=False)
         except ValueError as exc:
             raise CliError(f"--resume: {exc}") from None
-    fit_options = {}
+    fit_options: dict[str, Any] = {}
     if s.get("max_sweeps"):
         fit_options["max_sweeps"] = int(s["max_sweeps"])
+    if s.get("ridge"):
+        fit_options["ridge"] = float(s["ridge"])
+    eps = s.get("eps")
     return Discovery(dataset, model, link=s["link"], engine=s.get("engine"), metric=s["metric"], seed=int(s["seed"]),
-                     run_dir=run_dir, fit_options=fit_options)
+                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps))
 
 
 def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool, progress: bool, label: str) -> None:
@@ -303,7 +306,7 @@ def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool
 _SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_column", "covariate_column",
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
-                 "metric", "seed", "max_sweeps", "cold_start", "item_fields")
+                 "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,6 +326,12 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
     s["metric"] = s["metric"] or DEFAULT_METRICS.get(s["dataset"] or "", "r2")
     if s["algorithm"] != "zero-shot":
         s["algorithm"] = int(s["algorithm"])
+    if s["eps"] is not None and not 0.001 <= s["eps"] < 0.5:
+        raise CliError(f"--eps: must lie in [0.001, 0.5), got {s['eps']}; drop it to learn eps")
+    if s["ridge"] is not None and s["ridge"] < 0:
+        raise CliError(f"--ridge: must be >= 0, got {s['ridge']}")
+    if s["ridge"] and s["link"] != "linear":
+        raise CliError("--ridge: applies to the linear link only; drop it or use --link linear")
     return s
 
 
@@ -700,6 +709,11 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--link", choices=("linear", "mlp"), default="linear")
     g.add_argument("--engine", default=None, help="inference engine (default: the link's default)")
     g.add_argument("--max-sweeps", type=int, default=None, help="inference sweeps per fit")
+    g.add_argument("--eps", type=float, default=None,
+                   help="hold every feature's flip probability at this value (e.g. 0.001: trust the judgments) "
+                        "instead of learning it (default: learned, as in the paper)")
+    g.add_argument("--ridge", type=float, default=None,
+                   help="linear link: Gaussian prior (ridge penalty) on the feature weights (default 0)")
     g.add_argument("--metric", default=None, help="r2 | median_absolute_error | mean_cosine_similarity | "
                    "median_relative_error (default: the dataset's)")
     g = f.add_argument_group("discovery")

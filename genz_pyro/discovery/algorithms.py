@@ -60,12 +60,28 @@ class FitSpec:
     Attributes:
         link: ``"linear"``, ``"mlp"`` (a fresh link is built for every K).
         engine: engine name or ``None`` for ``fit``'s default for the link.
-        options: extra keyword arguments for ``fit`` (``max_sweeps``, ``tol``, ...).
+        options: extra keyword arguments for ``fit`` (``max_sweeps``, ``tol``, ``ridge``, ...).
+        eps_fixed: ``None`` (default): every coupled feature's flip probability is learned
+            (eq. 14), as in the paper. A value in ``[EPS_MIN, 0.5)``: every coupled feature's
+            eps is held at it (``learn_eps=False``; decoupled features stay at 0.5). With a small
+            value the judgments are trusted and ``W`` is close to a regression on them, which
+            predicts held-out items better when the judgments are exact (the offline model):
+            a learned eps lets the training items' ``z`` flip to fit ``y``, so ``W`` is fitted to
+            latent values that the judgments of new items do not reproduce (docs/discovery.md).
     """
 
     link: str = "linear"
     engine: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)
+    eps_fixed: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.eps_fixed is not None and not EPS_MIN <= float(self.eps_fixed) < 0.5:
+            raise ValueError(
+                f"eps_fixed: must lie in [{EPS_MIN}, 0.5) or be None (learn eps), got {self.eps_fixed!r}"
+            )
+        if "learn_eps" in self.options:
+            raise ValueError("options: do not pass learn_eps; set eps_fixed=<value> to hold eps fixed")
 
     def __call__(
         self,
@@ -79,7 +95,11 @@ class FitSpec:
         """``fit(data, ...)`` with this spec; ``[N, K]`` data of the training items."""
         from genz_pyro.infer.fit import fit  # imported late: the engines import heavy modules
 
-        if eps is not None:  # engines may report eps on the clip boundary or just outside it
+        if self.eps_fixed is not None:
+            k = data.num_features
+            dec = torch.zeros(k, dtype=torch.bool) if decoupled is None else torch.as_tensor(decoupled).bool()
+            eps = torch.where(dec, 0.5, float(self.eps_fixed)).to(torch.float64)
+        elif eps is not None:  # engines may report eps on the clip boundary or just outside it
             eps = eps.clamp(EPS_MIN, 0.5)
         return fit(
             data,
@@ -87,6 +107,7 @@ class FitSpec:
             engine=self.engine,
             eps=eps,
             decoupled=decoupled,
+            learn_eps=self.eps_fixed is None,
             q_init=q_init,
             seed=seed,
             **dict(self.options),

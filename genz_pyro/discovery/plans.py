@@ -107,6 +107,7 @@ def resume(
         fit_options=cfg["fit_options"],
         min_activity=cfg["min_activity"],
         max_activity=cfg["max_activity"],
+        eps_fixed=cfg.get("eps_fixed"),  # absent from runs started before the option existed
     )
     if persist.dataset_fingerprint(obj.items, obj._y.numpy()) != cfg["fingerprint"]:
         raise ValueError(

@@ -79,7 +79,10 @@ class Discovery:
         exemplars: exemplar group sizes and split mode.
         run_dir: directory for the history, checkpoint, features, predictions and cache.
             It must not already hold a history: use :meth:`resume` for that.
-        fit_options: extra keyword arguments for ``fit`` (``max_sweeps``, ``tol``...).
+        fit_options: extra keyword arguments for ``fit`` (``max_sweeps``, ``tol``, ``ridge``: a
+            Gaussian prior on the linear link's feature weights...).
+        eps_fixed: hold every coupled feature's flip probability at this value instead of
+            learning it (see :class:`~genz_pyro.discovery.algorithms.FitSpec`); ``None`` learns it.
         min_activity, max_activity: features judged positive for fewer / more of the
             training items than these shares are discarded at once (paper: 2% / 98%).
         cache: wrap the model in the run directory's cache.
@@ -105,6 +108,7 @@ class Discovery:
         min_activity: float = 0.02,
         max_activity: float = 0.98,
         cache: bool = True,
+        eps_fixed: float | None = None,
     ) -> None:
         if not isinstance(model, FoundationModel):
             raise ValueError(
@@ -142,7 +146,8 @@ class Discovery:
         self.exemplars = exemplars if exemplars is not None else ExemplarConfig()
         if engine is None and link == "linear":
             engine = "cavi"
-        self.spec = FitSpec(link=link, engine=engine, options=dict(fit_options or {}))
+        self.spec = FitSpec(link=link, engine=engine, options=dict(fit_options or {}),
+                            eps_fixed=None if eps_fixed is None else float(eps_fixed))
         self.scorer = Scorer.create(metric, greater_is_better)
         self.min_activity, self.max_activity = float(min_activity), float(max_activity)
         self.run_dir = None if run_dir is None else Path(run_dir)
@@ -189,6 +194,7 @@ class Discovery:
             "link": self.spec.link,
             "engine": self.spec.engine,
             "fit_options": dict(self.spec.options),
+            "eps_fixed": self.spec.eps_fixed,
             "metric": self.scorer.name,
             "greater_is_better": self.scorer.greater_is_better,
             "seed": self.seed,
