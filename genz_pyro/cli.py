@@ -306,7 +306,7 @@ def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool
 _SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_column", "covariate_column",
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
-                 "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge")
+                 "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -473,6 +473,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
                                              "test": {k: (None if v != v else v) for k, v in baselines.items()}},
                 sort_keys=False)  # zero-shot first: the figures' colour order
     summary = _summary(disc)
+    if s.get("refit_train_val") and not zero_shot:
+        from genz_pyro.discovery.refit import refit_train_val
+
+        tv = refit_train_val(disc, seed=int(s["seed"]))
+        summary["refit_train_val"] = {"test": None if tv["test"] != tv["test"] else tv["test"]}
     summary["wall_time_s"] = time.perf_counter() - t0
     summary["baselines"] = {k: (None if v != v else v) for k, v in baselines.items()}
     if dataset.name == "movies" and s.get("cold_start", True) and not s.get("items_file"):
@@ -484,6 +489,10 @@ def cmd_fit(args: argparse.Namespace) -> int:
         if cos is not None:
             eq = ratings_equivalent(cos, tuple(np.asarray(curve[k]) for k in ("ks", "mean", "lo", "hi")))
             summary["ratings_equivalent"] = eq if np.isfinite(eq) else None
+        tv_cos = summary.get("refit_train_val", {}).get("test")
+        if tv_cos is not None:
+            eq = ratings_equivalent(tv_cos, tuple(np.asarray(curve[k]) for k in ("ks", "mean", "lo", "hi")))
+            summary["refit_train_val"]["ratings_equivalent"] = eq if np.isfinite(eq) else None
     _write_json(run_dir / "summary.json", summary)
     _print_summary(summary, run_dir)
     return 0
@@ -501,6 +510,8 @@ def _print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
     for k, v in summary.get("baselines", {}).items():
         if v is not None:
             print(f"  baseline {k}: test {v:.4f}")
+    if summary.get("refit_train_val", {}).get("test") is not None:
+        print(f"  refitted on train + validation: test {summary['refit_train_val']['test']:.4f}")
     if summary.get("ratings_equivalent") is not None:
         print(f"ratings-equivalent of the test cosine: {summary['ratings_equivalent']:.1f} ratings")
     u = summary["usage"]
@@ -725,6 +736,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--zero-shot-baseline", type=int, default=0,
                    help="also run the zero-shot baseline with this many proposals (run-dir/zero-shot)")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--refit-train-val", action="store_true",
+                   help="after discovery, also refit the features' parameters on train + validation and score "
+                        "test (the baselines' protocol; summary.json 'refit_train_val')")
     g = f.add_argument_group("run")
     g.add_argument("--run-dir", default=None, help="run directory (default runs/<dataset>-seed<seed>)")
     g.add_argument("--resume", action="store_true", help="continue the run in --run-dir (settings from its cli.json)")

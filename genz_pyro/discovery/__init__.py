@@ -15,6 +15,7 @@ from genz_pyro.discovery.algorithms import (
 from genz_pyro.discovery.exemplars import ExemplarConfig, ExemplarSplit, sample_exemplars, split_by_posterior
 from genz_pyro.discovery.history import RunHistory, StepRecord
 from genz_pyro.discovery.plans import make_plan
+from genz_pyro.discovery.refit import refit_rows, refit_train_val
 from genz_pyro.discovery.scoring import Scorer
 from genz_pyro.discovery.session import Discovery, step_seed
 from genz_pyro.discovery.subgroups import Subgroup, largest_error_subgroup, scaled_sq_error
@@ -43,4 +44,6 @@ __all__ = [
     "select_best",
     "step_seed",
     "make_plan",
+    "refit_rows",
+    "refit_train_val",
 ]

@@ -60,3 +60,22 @@ def test_resume_keeps_the_fixed_eps(tmp_path: Path) -> None:
     again = json.loads((run / "summary.json").read_text())
     assert again["features"] == first["features"]
     assert np.allclose([f["eps"] for f in again["features"]], 0.02)
+
+
+def test_refit_train_val_flag_writes_the_refitted_test_score(tmp_path: Path) -> None:
+    from genz_pyro.discovery import Discovery
+    from genz_pyro.discovery.refit import refit_train_val
+    from genz_pyro.fm.offline import OfflineModel
+    from genz_pyro.tabular import load_table
+
+    run = tmp_path / "run"
+    csv = _csv(tmp_path)
+    assert main(["fit", "--items-file", str(csv), "--item-column", "name", "--target-column", "value",
+                 "--algorithm", "1", "--cycles", "2", "--eps", "0.001", "--refit-train-val", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    summary = json.loads((run / "summary.json").read_text())
+    # the same refit through the API on the resumed run gives the same number
+    ds = load_table(str(csv), item_columns="name", target_columns="value", seed=0)
+    d = Discovery.resume(run, ds, OfflineModel(), continue_run=False)
+    assert summary["refit_train_val"]["test"] == pytest.approx(refit_train_val(d, seed=0)["test"], abs=1e-9)
+    assert len(summary["features"]) == 2 and summary["refit_train_val"]["test"] < 0.99  # two of three bits
