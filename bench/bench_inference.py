@@ -22,7 +22,7 @@ import time
 
 CONFIGS = [(512, 30, 32), (20_000, 100, 32), (200_000, 100, 32)]
 QUICK = [(512, 30, 32), (2_000, 30, 32)]
-ENGINES = ["lstsq", "sem", "cavi", "em", "svi"]
+ENGINES = ["lstsq", "moments", "sem", "cavi", "em", "svi"]
 
 
 def _worker(n: int, k: int, d: int, engine: str, max_sweeps: int) -> dict:

@@ -243,14 +243,19 @@ def bound_linear(
     szy: torch.Tensor,
     agree: torch.Tensor,
     entropy: float,
+    *,
+    e: torch.Tensor | None = None,
 ) -> float:
     """Total mean-field bound from sufficient statistics (no ``O(N)`` work).
 
     Args:
         agree: ``[K]`` summed expected agreement over non-missing items.
         entropy: summed entropy of ``q``.
+        e: ``[D]`` expected squared residuals, when already known (then ``szz`` and ``szy``
+            are not used and may be ``None``).
     """
-    e = ld.yy - 2.0 * (w * szy).sum(0) + (w * (szz @ w)).sum(0)
+    if e is None:
+        e = ld.yy - 2.0 * (w * szy).sum(0) + (w * (szz @ w)).sum(0)
     ll = -0.5 * ld.n * (ld.y.shape[1] * _LOG_2PI + float(torch.log(sigma2).sum())) - 0.5 * float((e / sigma2).sum())
     prior = float((agree * torch.log1p(-eps) + (ld.count - agree) * torch.log(eps)).sum())
     return ll + prior + ld.n_missing * math.log(0.5) + entropy

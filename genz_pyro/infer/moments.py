@@ -164,6 +164,14 @@ def moment_estimate(
     return MomentEstimate(eps=eps, weight=w, sigma2=sigma2, slopes=slopes, residual=rel)
 
 
+def _expected_sq_residual(r0t: torch.Tensor, qt: torch.Tensor, wz: torch.Tensor) -> torch.Tensor:
+    """``[D]`` ``sum_n E_q (r0_n - W^T z_n)^2`` for ``r0t [D, N]``, ``qt [K, N]``, ``wz [K, D]``
+    (``O(N K D)``: the weights are fixed, so ``q q^T [K, K]`` is not needed)."""
+    rt = torch.addmm(r0t, wz.T.to(qt.dtype), qt, alpha=-1.0) if qt.dtype == r0t.dtype else r0t - (wz.T @ qt.double())
+    var = (qt * (1.0 - qt)).sum(1, dtype=torch.float64)  # [K]
+    return (rt.double() ** 2).sum(1) + var @ (wz * wz)
+
+
 def fit_moments(
     data: GenZData,
     start: Start,
@@ -215,14 +223,14 @@ def fit_moments(
     sweeps = 0
     if k:
         base, g = (t.to(dtype) for t in e_field(ld, w, sigma2))
+        r0t = (ld.y - ld.uaug @ w[k:]).T.contiguous()  # [D, N] residual of covariates and bias
         prev = -float("inf")
         for sweeps in range(1, anneal + max_sweeps + 1):
             beta = min(1.0, sweeps / (anneal + 1))
             sums = gauss_seidel(qt, base * beta, g * beta, sm, eps, block=block_size, entropy=beta >= 1.0)
             if beta < 1.0:
                 continue
-            szz, szy = suff_stats(ld, qt.double(), mean_field=True)
-            b = bound_linear(ld, w, sigma2, eps, szz, szy, ld.c0 + sums.agree, float(sums.entropy.sum()))
+            b = bound_linear(ld, w, sigma2, eps, None, None, ld.c0 + sums.agree, float(sums.entropy.sum()), e=_expected_sq_residual(r0t, qt, w[:k]))
             history.append(b)
             if b - prev < tol * n:
                 converged = True

@@ -146,3 +146,16 @@ def test_applicability_reasons_are_none_when_it_applies() -> None:
     assert moments_applicable(simulate_linear(100, 3, 4, seed=0).data) is None
     est = moment_estimate(simulate_linear(5_000, 3, 4, sigma=0.3, seed=0).data)
     assert est.residual < 0.2 and est.weight.shape == (4, 4)
+
+
+def test_reported_bound_equals_the_generic_mean_field_bound() -> None:
+    """The O(NKD) residual shortcut of the E step gives the bound of
+    :func:`genz_pyro.infer.mean_field_bound` at the returned q and parameters."""
+    from genz_pyro.infer import mean_field_bound
+
+    sim = simulate_linear(4_000, 7, 6, sigma=0.5, seed=4)
+    u = torch.randn(4_000, 1, generator=torch.Generator().manual_seed(1))
+    data = GenZData.create(sim.data.judgments, sim.data.targets + 2.0 * u, covariates=u)
+    res = fit(data, engine="moments", dtype=torch.float64)
+    ref = float(mean_field_bound(data, res.q.double(), res.eps.double(), res.link.double(), res.sigma2.double()).sum())
+    assert res.bound == pytest.approx(ref, rel=1e-9, abs=1e-6)
