@@ -145,5 +145,5 @@ def heldout_bound(result: FitResult, data: GenZData, *, sweeps: int = 100) -> fl
     ``q`` comes from a mean-field E step with the parameters fixed
     (:func:`genz_pyro.infer.fit.posterior`); divide by ``data.num_items`` for a per-item figure.
     """
-    q = posterior(result, data, sweeps=sweeps)
+    q = posterior(result, data, sweeps=sweeps, exact=False)
     return float(mean_field_bound(data, q, result.eps, result.link, result.sigma2).sum())

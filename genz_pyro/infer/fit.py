@@ -43,6 +43,7 @@ final bounds of all engines are comparable; ``result.q`` stays the engine's own 
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -208,7 +209,7 @@ def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 1, sweeps: i
     linear = isinstance(res.link, LinearLink)
     for _ in range(rounds if linear else 1):
         probe = FitResult(q, res.eps, res.decoupled, res.link, sigma2, [], True, 0.0, res.engine, 0)
-        q = posterior(probe, data, q_init=q, sweeps=sweeps, tol=1e-3)
+        q = posterior(probe, data, q_init=q, sweeps=sweeps, tol=1e-3, exact=False)
         if linear:
             ld = prepare_linear(data)
             w = weight_from_link(res.link)
@@ -229,9 +230,13 @@ def posterior(
     tol: float = 1e-6,
     q_init: torch.Tensor | None = None,
     block_size: int = 16,
+    exact: bool | None = None,
 ) -> torch.Tensor:
-    """Mean-field E step with the parameters of ``result`` held fixed: ``q [N, K]``.
+    """E step with the parameters of ``result`` held fixed: ``q [N, K]``.
 
+    ``exact=None`` (default) gives the exact marginals ``p(z_nk = 1 | y_n, s_n)`` by enumeration
+    when the fit came from ``engine="exact"`` (K <= 16), the mean-field E step otherwise;
+    ``exact=True`` / ``False`` forces either.
     For new items (only their judgments, covariates and targets are used) or a held-out
     bound. Starts from the prior given the judgments (or ``q_init``) and sweeps the features
     in turn until no ``q`` moves by more than ``tol`` (at most ``sweeps`` sweeps). Linear link:
@@ -255,6 +260,12 @@ def posterior(
     if k == 0:
         return q.to(data.targets.dtype)
     sigma2 = result.sigma2.double()
+    if exact or (exact is None and result.engine == "exact"):
+        from genz_pyro.infer.enumerate import exact_posterior
+
+        module = copy.deepcopy(result.link).double().eval()  # the result's link is left as it is
+        post = exact_posterior(data, eps=eps, link=module, sigma2=sigma2, decoupled=result.decoupled)
+        return post.marginals.to(data.targets.dtype)
     if isinstance(result.link, LinearLink):
         ld = prepare_linear(data)
         w = weight_from_link(result.link)

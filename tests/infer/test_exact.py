@@ -196,3 +196,22 @@ def test_exact_engine_with_no_features_fits_the_mean() -> None:
     res = fit(GenZData.create(torch.zeros(30, 0), y), engine="exact")
     torch.testing.assert_close(res.link.bias.detach(), y.mean(0), rtol=0, atol=1e-5)
     torch.testing.assert_close(res.sigma2.double(), y.double().var(0, unbiased=False), rtol=1e-6, atol=0)
+
+
+def test_posterior_after_an_exact_fit_gives_the_exact_marginals_on_new_items() -> None:
+    """``posterior`` follows the engine: enumeration after ``engine="exact"`` (new items, the
+    fitted parameters), the mean-field E step on request; the result's link is not altered."""
+    from genz_pyro.infer import posterior
+    from genz_pyro.infer.enumerate import exact_posterior
+
+    sim = simulate_linear(600, 4, 3, sigma=1.0, seed=5)
+    train = GenZData.create(sim.data.judgments[:400], sim.data.targets[:400])
+    new = GenZData.create(sim.data.judgments[400:], sim.data.targets[400:])
+    res = fit(train, engine="exact")
+    dtype = res.link.weight.dtype
+    q = posterior(res, new).double()
+    ref = exact_posterior(new, eps=res.eps.double(), link=res.link, sigma2=res.sigma2.double()).marginals
+    assert torch.allclose(q, ref, atol=1e-5)
+    q_mf = posterior(res, new, exact=False).double()
+    assert float((q_mf - ref).abs().max()) > 1e-3  # sigma = 1: mean field and exact differ
+    assert res.link.weight.dtype == dtype
