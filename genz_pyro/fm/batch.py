@@ -19,7 +19,9 @@ answers are written to it under the same keys an online
 identity, ``"judge"``, the description, each item's content hash), each with the raw
 answer text and usage of the request that gave it: the batch answers as soon as they
 are read, the online re-asks after. A later online run of the same job is then served
-from the cache without a request.
+from the cache without a request. The cache is also read first: items it already answers
+are not submitted (their ids go to the state file's ``cached_ids``), and a job it answers
+entirely submits no batch at all (state ``status: "cached"``, no batch id).
 
 The state file holds ids, the description and hashes, never the API key.
 Cost: a budget, if the model has one, is charged at submission by the estimate
@@ -73,7 +75,8 @@ class BatchJob:
         poll_interval: seconds between status checks in :meth:`acollect`.
         max_wait: give up waiting after this many seconds (``None``: wait forever).
         batch_discount: batch price as a fraction of the online price.
-        cache: write the collected judgments (with raw answers and usage) to this cache.
+        cache: serve the judgments it already holds (they are not submitted) and write the
+            collected ones (with raw answers and usage) to it.
     """
 
     def __init__(
@@ -135,9 +138,18 @@ class BatchJob:
                 )
             log.info("batch %s already submitted; resuming", state["batch_id"])
             return str(state["batch_id"])
-        prompts = self.model.judge_prompts(description, items)
-        if not prompts:
+        if not items:
             raise ValueError("items is empty; a batch needs at least one item")
+        cached = self._cached(description, items)
+        if len(cached) == len(items):
+            log.info("batch: all %d judgments are in the cache; nothing submitted", len(items))
+            self._save_state({
+                "format": STATE_FORMAT, "provider": self.model.provider, "model": self.model.model, "job_key": key,
+                "batch_id": None, "description": description, "status": "cached", "submitted_at": time.time(),
+                "requests": {}, "cached_ids": list(cached),
+            })
+            return ""
+        prompts = self.model.judge_prompts(description, {i: it for i, it in items.items() if i not in cached})
         requests = {f"r{k}": p for k, p in enumerate(prompts)}
         self._charge_budget(prompts)
         async with self.model._client() as client:
@@ -155,9 +167,23 @@ class BatchJob:
             "format": STATE_FORMAT, "provider": self.model.provider, "model": self.model.model, "job_key": key,
             "batch_id": batch_id, "description": description, "status": "submitted", "submitted_at": time.time(),
             "requests": {cid: {"template": p.template, "item_ids": list(p.item_ids)} for cid, p in requests.items()},
-            **extra,
+            "cached_ids": list(cached), **extra,
         })
         return batch_id
+
+    def _cached(self, description: str, items: Mapping[str, Item]) -> dict[str, Judgment]:
+        """``{item_id: Judgment}`` the cache already holds for this job (empty without a cache)."""
+        if self.cache is None or not items:
+            return {}
+        ctx, _ = self.cache.context(model_identity(self.model), "judge", description)
+        found = self.cache.get_many(ctx, self.cache.item_hashes(items))
+        hashes = dict(zip(items, self.cache.item_hashes(items)))
+        out: dict[str, Judgment] = {}
+        for i in items:
+            hit = found.get(hashes[i])
+            if hit is not None:
+                out[i] = Judgment(i, hit[0], hit[1])
+        return out
 
     def _charge_budget(self, prompts: list[Prompt]) -> None:
         if self.model.budget is None:
@@ -188,6 +214,8 @@ class BatchJob:
     async def apoll(self) -> str:
         """The batch's status: ``"in_progress"``, ``"ended"`` or ``"failed"`` (persisted)."""
         state = self._require_state()
+        if state["batch_id"] is None:  # everything came from the cache: no batch was submitted
+            return "ended"
         async with self.model._client() as client:
             status, extra = await self._poll(client, state["batch_id"])
         state.update(status=status, **extra)
@@ -231,8 +259,10 @@ class BatchJob:
         if state["job_key"] != _job_key(self.model, description, items):
             raise ValueError(f"state_path {str(self.state_path)!r} holds another job; pass the submitted description and items")
         start = time.monotonic()
+        cached_ids = list(state.get("cached_ids", []))
+        cached = self._cached(description, {i: items[i] for i in cached_ids})
         async with self.model._client() as client:
-            while True:
+            while state["batch_id"] is not None:
                 status, extra = await self._poll(client, state["batch_id"])
                 state.update(status=status, **extra)
                 self._save_state(state)
@@ -246,10 +276,12 @@ class BatchJob:
                                         f"{self.max_wait:g} s; collect again later (the state file keeps its id)",
                                         provider=self.model.provider)
                 await asyncio.sleep(self.poll_interval)
-            bodies = await self._results(client, state)
+            bodies = await self._results(client, state) if state["batch_id"] is not None else {}
             records: list[CallRecord] = []
             answers, missing = self._read(state, bodies, records)
             self._write_cache(description, items, answers, records)
+            answers.update(cached)
+            missing.extend(i for i in cached_ids if i not in cached)  # left the cache since submission
             if missing:
                 log.info("batch %s: %d ids without an answer, asking online", state["batch_id"], len(missing))
                 groups = [missing[s : s + self.model.batch_size] for s in range(0, len(missing), self.model.batch_size)]

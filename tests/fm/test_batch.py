@@ -135,3 +135,38 @@ def test_resume_in_a_new_process_after_a_kill(make, fake, provider, tmp_path):
     assert fake.model_calls() == []  # every answer came from the batch
     assert json.loads(state.read_text())["status"] == "collected"
     assert sum(r.method == "GET" for r in fake.requests) >= fake.batch_polls
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_cached_judgments_are_not_submitted_again(make, fake, provider, tmp_path):
+    """Items an online run already judged (same model, description, content) are served from
+    the cache: the batch holds only the others, and a fully cached job submits nothing."""
+    from genz_pyro.fm.cache import JudgmentCache
+    from genz_pyro.fm.cached import CachedModel
+
+    cache = JudgmentCache(tmp_path / "cache.sqlite")
+    first = {i: ITEMS[i] for i in ("b0", "b1", "b2", "b3", "b9")}
+    CachedModel(make(provider, batch_size=4), cache).judge("red", first)
+    fake.requests.clear()
+    model = make(provider, batch_size=4)
+    job = BatchJob(model, tmp_path / "job.json", poll_interval=0.01, cache=cache)
+    out = job.run("red", ITEMS)
+    assert {i: j.value for i, j in out.items()} == TRUTH
+    state = json.loads((tmp_path / "job.json").read_text())
+    assert sorted(state["cached_ids"]) == sorted(first)
+    submitted = [i for r in state["requests"].values() for i in r["item_ids"]]
+    assert sorted(submitted) == sorted(set(ITEMS) - set(first))
+    assert len(_batch_creates(fake)) == 1 and not fake.model_calls()
+    if provider == "openai":
+        upload = next(r for r in fake.requests if r.path == "/v1/files")
+        sent = [i for x in upload.body["file"].decode().splitlines()
+                for i, _ in parse_items(json.loads(x)["body"]["messages"][-1]["content"])]
+    else:
+        sent = [i for r in _batch_creates(fake)[0].body["requests"]
+                for i, _ in parse_items(r["params"]["messages"][-1]["content"])]
+    assert sorted(sent) == sorted(submitted)
+    # now every judgment is cached: a new job of the same items sends nothing at all
+    fake.requests.clear()
+    again = BatchJob(make(provider, batch_size=4), tmp_path / "job2.json", poll_interval=0.01, cache=cache)
+    assert {i: j.value for i, j in again.run("red", ITEMS).items()} == TRUTH
+    assert fake.requests == [] and json.loads((tmp_path / "job2.json").read_text())["status"] == "collected"
