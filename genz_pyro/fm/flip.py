@@ -8,16 +8,19 @@ proposing pass through unchanged. The flipped judgments are what a GenZ model
 should learn ``eps_k ~= rate`` from (when the inner model is exact).
 
 Behind a ``CachedModel`` (which forwards one representative id per distinct item
-content), items with identical content share the representative's flip.
+content), items with identical content share the representative's flip. When the inner
+model reports its calls (the SDK backends), so does the wrapper: the ``on_call`` hook is
+passed through, and a cache stores each call's raw provider answer (the unflipped text)
+beside the flipped judgment values it returned.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import replace
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
-from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature
+from genz_pyro.fm.protocol import CallRecord, FoundationModel, Item, Judgment, MinedFeature
 
 __all__ = ["FlipModel", "flip_uniform"]
 
@@ -65,6 +68,15 @@ class FlipModel(FoundationModel):
     def name(self) -> str:  # type: ignore[override]
         return f"flip({self.inner.name},rate={self.rate:g},seed={self.seed})"
 
+    @property
+    def reports_calls(self) -> bool:  # type: ignore[override]
+        """The inner model's: the ``on_call`` hook is passed through."""
+        return bool(getattr(self.inner, "reports_calls", False))
+
+    @staticmethod
+    def _hook(on_call: Callable[[CallRecord], None] | None) -> dict[str, Any]:
+        return {} if on_call is None else {"on_call": on_call}
+
     def cache_identity(self) -> dict[str, Any]:
         """The inner model's identity plus the flip rate and seed."""
         ident = getattr(self.inner, "cache_identity", None)
@@ -75,9 +87,12 @@ class FlipModel(FoundationModel):
         """Whether judgment ``(description, item_id)`` is flipped."""
         return flip_uniform(description, str(item_id), self.seed) < self.rate
 
-    async def ajudge(self, description: str, items: Mapping[str, Item]) -> dict[str, Judgment]:
-        """The inner judgments, each flipped when :meth:`flips` says so."""
-        answers = await self.inner.ajudge(description, items)
+    async def ajudge(
+        self, description: str, items: Mapping[str, Item], *, on_call: Callable[[CallRecord], None] | None = None
+    ) -> dict[str, Judgment]:
+        """The inner judgments, each flipped when :meth:`flips` says so (``on_call``: passed
+        to the inner model, see :attr:`reports_calls`)."""
+        answers = await self.inner.ajudge(description, items, **self._hook(on_call))  # type: ignore[call-arg]
         out: dict[str, Judgment] = {}
         for k, j in answers.items():
             if self.flips(description, k):
@@ -92,10 +107,13 @@ class FlipModel(FoundationModel):
         negatives: Mapping[str, Item],
         *,
         avoid: tuple[str, ...] = (),
+        on_call: Callable[[CallRecord], None] | None = None,
     ) -> MinedFeature:
         """Passed through to the inner model."""
-        return await self.inner.amine(positives, negatives, avoid=avoid)
+        return await self.inner.amine(positives, negatives, avoid=avoid, **self._hook(on_call))  # type: ignore[call-arg]
 
-    async def apropose(self, task: str, examples: Mapping[str, Item], n: int) -> list[str]:
+    async def apropose(
+        self, task: str, examples: Mapping[str, Item], n: int, *, on_call: Callable[[CallRecord], None] | None = None
+    ) -> list[str]:
         """Passed through to the inner model."""
-        return await self.inner.apropose(task, examples, n)
+        return await self.inner.apropose(task, examples, n, **self._hook(on_call))  # type: ignore[call-arg]

@@ -202,3 +202,29 @@ def test_on_call_reports_each_call_of_a_backend(server):
         rec = next(c for c in calls if asked_ids(c) == list(r.item_ids))
         assert r.template == "judge_batch" and r.used and r.raw == wire_raw(rec)
         assert same_usage(r.usage, wire_usage(rec, inner))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_raw_answers_are_stored_behind_a_flip_wrapper(tmp_path, server, provider):
+    """CachedModel(FlipModel(backend)): the hook passes through the wrapper, so each cached
+    judgment points at the raw answer the server sent (unflipped), while the cached value is
+    the flipped one that was returned."""
+    from genz_pyro.fm.flip import FlipModel
+
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    inner = make(provider, server, batch_size=8)
+    flip = FlipModel(inner, rate=0.3, seed=1)
+    assert flip.reports_calls
+    m = CachedModel(flip, cache)
+    got = m.judge("garden", ITEMS)
+    truth = {i: "garden" in t for i, t in ITEMS.items()}
+    flipped = {i for i in ITEMS if flip.flips("garden", i)}
+    assert flipped and {i: j.value for i, j in got.items()} == {i: truth[i] != (i in flipped) for i in ITEMS}
+    stored = cache.judgment_calls(model_identity(flip), "garden", ITEMS)
+    calls = server.model_calls()
+    assert set(stored) == set(ITEMS) and len(calls) == 3
+    for rec in calls:
+        for i in asked_ids(rec):
+            assert stored[i].raw == wire_raw(rec)
+            assert same_usage(stored[i].usage, wire_usage(rec, inner))
+    assert m.usage.calls == 3
