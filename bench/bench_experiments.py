@@ -80,12 +80,15 @@ def main() -> None:
             wall, _ = _timed(["fit", "--dataset", ds, "--data-dir", args.data_dir, "--seed", str(seed), "--run-dir",
                               str(run_dir), "--no-progress", *SETTINGS[ds]], work)
             s = json.loads((run_dir / "summary.json").read_text())
-            rec = {"name": ds, "seed": seed, "wall_s": wall, "test": s["scores"]["test"],
+            rec = {"name": ds, "seed": seed, "wall_s": wall, "test": s["scores"]["test"], "val": s["scores"]["val"],
+                   "test_refit": s.get("refit_train_val", {}).get("test"),
                    "num_features": len(s["features"]), "baselines": s["baselines"],
-                   "ratings_equivalent": s.get("ratings_equivalent")}
+                   "ratings_equivalent": s.get("ratings_equivalent"),
+                   "ratings_equivalent_refit": s.get("refit_train_val", {}).get("ratings_equivalent")}
             results["runs"].append(rec)
-            print(f"genz fit --dataset {ds} --seed {seed}: {wall:.1f} s, test {rec['test']:.4f}, "
-                  f"K={rec['num_features']}, baselines {rec['baselines']}", flush=True)
+            refit = "" if rec["test_refit"] is None else f" (refitted on train + val: {rec['test_refit']:.4f})"
+            print(f"genz fit --dataset {ds} --seed {seed}: {wall:.1f} s, val {rec['val']:.4f}, test {rec['test']:.4f}"
+                  f"{refit}, K={rec['num_features']}, baselines {rec['baselines']}", flush=True)
     import numpy as np
 
     print("\n| command | wall time |\n| --- | --- |")
@@ -101,13 +104,20 @@ def main() -> None:
         print(f"\n{ds} over seeds {[r['seed'] for r in runs]}:")
         print("| model | test mean | SD |\n| --- | --- | --- |")
         t = np.array([r["test"] for r in runs])
-        print(f"| GenZ offline (K = {np.mean([r['num_features'] for r in runs]):.0f}) | {t.mean():.3f} | {t.std():.3f} |")
+        k = [r["num_features"] for r in runs]
+        print(f"| GenZ offline (K = {min(k)}-{max(k)}) | {t.mean():.3f} | {t.std():.3f} |")
+        if all(r["test_refit"] is not None for r in runs):
+            tr = np.array([r["test_refit"] for r in runs])
+            print(f"| GenZ offline, refitted on train + val | {tr.mean():.3f} | {tr.std():.3f} |")
+        print("per seed: " + ", ".join(f"{v:.3f}" for v in t) + " (validation: "
+              + ", ".join(f"{r['val']:.3f}" for r in runs) + ")")
         for b in runs[0]["baselines"]:
             v = np.array([r["baselines"].get(b) if r["baselines"].get(b) is not None else np.nan for r in runs])
             print(f"| {b} | {np.nanmean(v):.3f} | {np.nanstd(v):.3f} |")
-        eq = [r["ratings_equivalent"] for r in runs if r.get("ratings_equivalent") is not None]
-        if eq:
-            print(f"ratings-equivalent of the test cosine: {np.mean(eq):.1f} ratings")
+        for key, label in (("ratings_equivalent", "test cosine"), ("ratings_equivalent_refit", "refitted test cosine")):
+            eq = [r[key] for r in runs if r.get(key) is not None]
+            if eq:
+                print(f"ratings-equivalent of the {label}: {np.mean(eq):.1f} ratings")
     if args.out:
         Path(args.out).write_text(json.dumps(results, indent=2))
 

@@ -281,8 +281,11 @@ def _open_discovery(run_dir: Path, dataset: Any, model: FoundationModel, s: Mapp
     if s.get("ridge"):
         fit_options["ridge"] = float(s["ridge"])
     eps = s.get("eps")
+    extra: dict[str, Any] = {}
+    if s.get("min_activity") is not None:
+        extra["min_activity"] = float(s["min_activity"])
     return Discovery(dataset, model, link=s["link"], engine=s.get("engine"), metric=s["metric"], seed=int(s["seed"]),
-                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps))
+                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps), **extra)
 
 
 def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool, progress: bool, label: str) -> None:
@@ -306,7 +309,8 @@ def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool
 _SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_column", "covariate_column",
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
-                 "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val")
+                 "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val",
+                 "min_activity")
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -328,6 +332,8 @@ def _settings(args: argparse.Namespace) -> dict[str, Any]:
         s["algorithm"] = int(s["algorithm"])
     if s["eps"] is not None and not 0.001 <= s["eps"] < 0.5:
         raise CliError(f"--eps: must lie in [0.001, 0.5), got {s['eps']}; drop it to learn eps")
+    if s["min_activity"] is not None and not 0 <= s["min_activity"] < 0.5:
+        raise CliError(f"--min-activity: must lie in [0, 0.5), got {s['min_activity']} (default 0.02)")
     if s["ridge"] is not None and s["ridge"] < 0:
         raise CliError(f"--ridge: must be >= 0, got {s['ridge']}")
     if s["ridge"] and s["link"] != "linear":
@@ -735,6 +741,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--zero-shot-n", type=int, default=40, help="--algorithm zero-shot: proposals")
     g.add_argument("--zero-shot-baseline", type=int, default=0,
                    help="also run the zero-shot baseline with this many proposals (run-dir/zero-shot)")
+    g.add_argument("--min-activity", type=float, default=None,
+                   help="discard a feature judged positive for fewer than this share of the training items "
+                        "(default 0.02, the paper's 2%%; the upper limit stays 0.98)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--refit-train-val", action="store_true",
                    help="after discovery, also refit the features' parameters on train + validation and score "

@@ -79,3 +79,20 @@ def test_refit_train_val_flag_writes_the_refitted_test_score(tmp_path: Path) -> 
     d = Discovery.resume(run, ds, OfflineModel(), continue_run=False)
     assert summary["refit_train_val"]["test"] == pytest.approx(refit_train_val(d, seed=0)["test"], abs=1e-9)
     assert len(summary["features"]) == 2 and summary["refit_train_val"]["test"] < 0.99  # two of three bits
+
+
+def test_min_activity_reaches_the_discovery_and_is_checked(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    # the floor decides: what is kept is positive for >= 45% of the training items, and a mined
+    # feature below it (kept under the default 0.02) is discarded for its activity
+    assert main(["fit", "--items-file", str(_csv(tmp_path)), "--item-column", "name", "--target-column", "value",
+                 "--algorithm", "1", "--cycles", "2", "--min-activity", "0.45", "--run-dir", str(run),
+                 "--no-progress"]) == 0
+    assert json.loads((run / "config.json").read_text())["min_activity"] == 0.45
+    hist = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
+    assert all(h["activity"] >= 0.45 for h in hist if h["action"] == "add")
+    low = [h for h in hist if h["action"] == "discard"]
+    assert low and all(h["reason"] == "activity" and 0.02 <= h["activity"] < 0.45 for h in low)
+    rc = main(["fit", "--items-file", str(_csv(tmp_path)), "--item-column", "name", "--target-column", "value",
+               "--min-activity", "0.6", "--run-dir", str(tmp_path / "bad"), "--no-progress"])
+    assert rc == 2 and "--min-activity: must lie in [0, 0.5)" in capsys.readouterr().err
