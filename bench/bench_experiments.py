@@ -32,15 +32,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# the settings of the README's results table
+# the settings of the README's results table (chosen on the validation split, mean over seeds 0-4;
+# docs/discovery.md and README "Results with the offline model" list the alternatives measured)
 SETTINGS = {
-    # Algorithm 1 x 25 (<= 25 features) over the zip code only: area, bedrooms and bathrooms are
-    # covariates, and shown to the model they drew most features (validation error 0.220 -> 0.187,
-    # mean over seeds 0-4; Algorithm 2, larger or smaller exemplar groups and the MLP link were worse)
-    "houses": ["--algorithm", "1", "--cycles", "25", "--item-fields", "zipcode", "--zero-shot-baseline", "40"],
-    # Algorithm 1 x 15: Algorithm 3's removals (and so the pruned zero-shot baseline) refit once per
-    # feature at D = 32 and take minutes a step on 2 cores
-    "movies": ["--algorithm", "1", "--cycles", "15"],
+    # Algorithm 1 x 25 (<= 25 features) over the zip code only (area, bedrooms and bathrooms are
+    # covariates; shown to the model they drew most features: validation 0.220 -> 0.187); eps held
+    # at 0.01 with a ridge of 1 on the feature weights (0.180) and zip codes of >= 1% of the
+    # training houses allowed (validation 0.180 on seeds 0-4, 0.193 vs 0.196 on seeds 5-9)
+    "houses": ["--algorithm", "1", "--cycles", "25", "--item-fields", "zipcode", "--eps", "0.01", "--ridge", "1",
+               "--min-activity", "0.01", "--refit-train-val", "--zero-shot-baseline", "40"],
+    # Algorithm 1 x 80 with eps held at 0.001 (trust the judgments) and a ridge of 10: validation
+    # 0.612 (learned eps, 15 features: 0.309; Algorithm 4 with Algorithm 2 adds: 0.577)
+    "movies": ["--algorithm", "1", "--cycles", "80", "--eps", "0.001", "--ridge", "10", "--refit-train-val"],
 }
 
 def _genz() -> list[str]:

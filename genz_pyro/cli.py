@@ -378,7 +378,7 @@ def _baselines(dataset: Any, s: Mapping[str, Any], zs_score: float | None) -> di
         from genz_pyro.baselines import movies_baselines
 
         b = movies_baselines(dataset)
-        for k in ("train_mean", "genre_year_ridge"):
+        for k in ("train_mean", "genre_year_ridge", "records_ridge"):
             if k in b:
                 out[k] = float(b[k].test)
     return out
