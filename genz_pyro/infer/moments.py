@@ -35,6 +35,7 @@ no linear signal (``B_k`` near 0) gets eps near 0.5 and ``W_k = B_k / max(1 - 2 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ __all__ = ["MomentEstimate", "moment_estimate", "moments_applicable", "fit_momen
 _SLOPE_MIN = 0.02
 
 
+@dataclass(frozen=True)
 class MomentEstimate:
     """Parameters from :func:`moment_estimate` (float64).
 
@@ -62,8 +64,11 @@ class MomentEstimate:
         residual: relative residual ``|A x - r| / |r|`` of the non-negative least squares.
     """
 
-    def __init__(self, eps: torch.Tensor, weight: torch.Tensor, sigma2: torch.Tensor, slopes: torch.Tensor, residual: float):
-        self.eps, self.weight, self.sigma2, self.slopes, self.residual = eps, weight, sigma2, slopes, residual
+    eps: torch.Tensor
+    weight: torch.Tensor
+    sigma2: torch.Tensor
+    slopes: torch.Tensor
+    residual: float
 
 
 def moments_applicable(data: GenZData, decoupled: torch.Tensor | None = None, noise: str = "pooled") -> str | None:
@@ -142,7 +147,7 @@ def moment_estimate(
         ef = eps_fixed.double().clamp(EPS_MIN, 0.5 - 1e-6)
         c_all = ef * (1 - ef) / (1 - 2 * ef) ** 2
         rhs = rhs - (c_all[~learn, None] * outer[~learn]).sum(0)
-    a = torch.cat([outer[learn], noise_cols], 0).T  # [P, K_learn + D]
+    a = torch.cat([outer[learn], noise_cols], 0).T  # [P, K_learn + 1 (pooled) or + D]
     scale = a.norm(dim=0).clamp(min=1e-300)
     rank = int(torch.linalg.matrix_rank(a / scale))
     if rank < a.shape[1]:
