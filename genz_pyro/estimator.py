@@ -73,7 +73,11 @@ class GenZRegressor:
         base_url: optional server URL for an SDK backend (OpenAI-compatible servers).
         val_fraction: share of items held out for validation (required > 0 by
             ``"zero-shot"``, which selects on it; default 0.2 then, else 0).
-        fit_options: extra keyword arguments for the inference engine.
+        fit_options: extra keyword arguments for the inference engine (e.g. ``{"ridge": 10.0}``).
+        eps_fixed: hold every feature's flip probability at this value instead of learning it
+            (``None``: learned, as in the paper; see ``genz_pyro.discovery.FitSpec``).
+        min_activity: discard features judged positive for fewer than this share of the
+            training items (paper: 0.02).
 
     Attributes (after ``fit``):
         features_: the discovered descriptions (``K``).
@@ -103,6 +107,8 @@ class GenZRegressor:
         base_url: str | None = None,
         val_fraction: float | None = None,
         fit_options: Mapping[str, Any] | None = None,
+        eps_fixed: float | None = None,
+        min_activity: float = 0.02,
     ) -> None:
         self.model = model
         self.link = link
@@ -121,13 +127,15 @@ class GenZRegressor:
         self.base_url = base_url
         self.val_fraction = val_fraction
         self.fit_options = fit_options
+        self.eps_fixed = eps_fixed
+        self.min_activity = min_activity
 
     # ---------------------------------------------------------------- helpers
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments (scikit-learn convention)."""
         keys = ("model", "link", "engine", "algorithm", "cycles", "n_add", "n_remove", "add_algorithm",
                 "zero_shot_n", "metric", "seed", "run_dir", "cache", "budget", "base_url", "val_fraction",
-                "fit_options")
+                "fit_options", "eps_fixed", "min_activity")
         return {k: getattr(self, k) for k in keys}
 
     def set_params(self, **params: Any) -> "GenZRegressor":
@@ -221,7 +229,8 @@ class GenZRegressor:
                      test=np.zeros(0, dtype=np.int64),
                      task="Predict the target value of each item.")
         disc = Discovery(ds, self._build_model(), link=self.link, engine=self.engine, metric=self.metric,
-                         seed=self.seed, run_dir=self.run_dir, fit_options=self.fit_options)
+                         seed=self.seed, run_dir=self.run_dir, fit_options=self.fit_options,
+                         eps_fixed=self.eps_fixed, min_activity=self.min_activity)
         if zero_shot:
             disc.zero_shot(self.zero_shot_n)
         else:

@@ -85,3 +85,17 @@ def test_errors_name_the_argument() -> None:
     with pytest.raises(ValueError, match="set_params: unknown parameter 'cylces'"):
         GenZRegressor().set_params(cylces=3)
     assert GenZRegressor(cycles=5).get_params()["cycles"] == 5
+
+
+def test_eps_fixed_and_min_activity_reach_the_discovery() -> None:
+    items = [str(i) for i in range(64)]
+    y = np.arange(64, dtype=float)
+    reg = GenZRegressor("offline", algorithm=1, cycles=3, seed=0, eps_fixed=0.02, min_activity=0.3).fit(items, y)
+    assert reg.discovery_.spec.eps_fixed == 0.02 and reg.discovery_.min_activity == 0.3
+    np.testing.assert_allclose(reg.eps_, 0.02)
+    assert reg.get_params()["eps_fixed"] == 0.02
+    # with eps held at 0.02, a held-out prediction is W E[z|s] + b with E[z|s] = 0.98 s + 0.02 (1 - s)
+    w = reg.result_.link.feature_weight.detach().double().numpy()[0]
+    b = float(reg.result_.link.bias.detach()[0])
+    s = np.array([reg.discovery_.judgments[int(i)] for i in ("5", "40")])
+    np.testing.assert_allclose(reg.predict({"a": "5", "b": "40"}), (0.96 * s + 0.02) @ w + b, atol=1e-4)
