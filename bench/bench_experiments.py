@@ -39,13 +39,14 @@ SETTINGS = {
     # covariates; shown to the model they drew most features: validation 0.220 -> 0.187); eps held
     # at 0.01 with a ridge of 1 on the feature weights (0.180) and zip codes of >= 1% of the
     # training houses allowed (validation 0.180 on seeds 0-4, 0.193 vs 0.196 on seeds 5-9)
-    "houses": ["--algorithm", "1", "--cycles", "25", "--item-fields", "zipcode", "--eps", "0.01", "--ridge", "1",
-               "--min-activity", "0.01", "--refit-train-val", "--zero-shot-baseline", "40"],
+    # = genz_pyro.cli.VALIDATED_SETTINGS["houses"]: --algorithm 1 --cycles 25 --item-fields zipcode
+    # --eps 0.01 --ridge 1 --min-activity 0.01 --refit-train-val
+    "houses": ["--validated", "--zero-shot-baseline", "40"],
     # Algorithm 1 x 80 with eps held at 0.001 (trust the judgments) and a ridge of 10: validation
     # 0.612 (learned eps, 15 features: 0.309; Algorithm 4 with Algorithm 2 adds: 0.577)
     # (the zero-shot baseline runs with the same settings: its pruning refits are cheap with a fixed eps)
-    "movies": ["--algorithm", "1", "--cycles", "80", "--eps", "0.001", "--ridge", "10", "--refit-train-val",
-               "--zero-shot-baseline", "40"],
+    # = VALIDATED_SETTINGS["movies"]: --algorithm 1 --cycles 80 --eps 0.001 --ridge 10 --refit-train-val
+    "movies": ["--validated", "--zero-shot-baseline", "40"],
 }
 
 def _genz() -> list[str]:

@@ -12,26 +12,19 @@ The pieces, each importable on its own:
 - :mod:`genz_pyro.datasets`, :mod:`genz_pyro.metrics`, :mod:`genz_pyro.baselines`;
 - :class:`GenZRegressor` — the scikit-learn-style estimator; ``genz`` — the command.
 
-Threads: when this package is imported before torch, it sets ``OMP_WAIT_POLICY=PASSIVE``
-unless the variable is already set. torch's OpenMP threads otherwise spin while they wait,
-and on a machine where another process holds a core that made a 2-thread fit 20x slower
-(45.5 s instead of 2.1-2.9 s at (20 000, 100, 32); BENCHMARKS.md). Set the variable yourself
-(``OMP_WAIT_POLICY=ACTIVE``) to keep the OpenMP default.
+Threads: torch uses every core by default. On a machine shared with other processes,
+OpenMP threads that spin while they wait can make a fit 20x slower (BENCHMARKS.md,
+"Threads"); call ``torch.set_num_threads(1)`` (what the ``genz`` command does unless given
+``--threads``) or set ``OMP_WAIT_POLICY=PASSIVE`` before importing torch.
 """
 
-import os as _os
-import sys as _sys
-
-if "torch" not in _sys.modules:  # OpenMP reads it once, when torch loads
-    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from genz_pyro.data import GenZData  # noqa: E402
-from genz_pyro.discovery import Discovery  # noqa: E402
-from genz_pyro.estimator import GenZRegressor  # noqa: E402
-from genz_pyro.guides import MeanFieldGuide  # noqa: E402
-from genz_pyro.infer import FitResult, fit, posterior  # noqa: E402
-from genz_pyro.models import GenZModel, LinearLink, MLPLink  # noqa: E402
-from genz_pyro.predict import heldout_bound, predict  # noqa: E402
+from genz_pyro.data import GenZData
+from genz_pyro.discovery import Discovery
+from genz_pyro.estimator import GenZRegressor
+from genz_pyro.guides import MeanFieldGuide
+from genz_pyro.infer import FitResult, fit, posterior
+from genz_pyro.models import GenZModel, LinearLink, MLPLink
+from genz_pyro.predict import heldout_bound, predict
 
 __version__ = "0.1.0"
 

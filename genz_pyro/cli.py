@@ -35,7 +35,7 @@ import numpy as np
 from genz_pyro.fm.protocol import FoundationModel, Item, Judgment, MinedFeature
 
 __all__ = ["main", "build_parser", "load_dataset", "select_item_fields", "CallLog", "describe_images", "DEFAULT_METRICS",
-           "VALIDATED_SETTINGS", "parse_args"]
+           "VALIDATED_SETTINGS", "parse_args", "set_threads"]
 
 #: metric of each bundled dataset (others: r2)
 #: ``genz fit --dataset D --validated``: the settings chosen on the validation split for the
@@ -699,6 +699,19 @@ def cmd_describe_images(args: argparse.Namespace) -> int:
 
 
 # --------------------------------------------------------------------------- parser
+_THREADS_HELP = ("torch threads (default 1: the discovery loop's fits are small, and on a shared machine more "
+                 "threads can be many times slower; BENCHMARKS.md 'Threads')")
+
+
+def set_threads(n: int) -> None:
+    """``torch.set_num_threads(n)`` after checking ``n`` (the ``--threads`` flag)."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise CliError(f"--threads: must be a whole number >= 1, got {n!r}")
+    import torch
+
+    torch.set_num_threads(n)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``genz``."""
     p = argparse.ArgumentParser(prog="genz", description="GenZ: a foundation model as a generator of latent "
@@ -710,6 +723,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--run-dir", default=None, help="optionally keep the run's files here")
     d.add_argument("--no-progress", action="store_true", help="no progress bar")
+    d.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     d.set_defaults(func=cmd_demo)
 
     f = sub.add_parser("fit", help="feature discovery on a bundled dataset or your CSV/JSONL")
@@ -773,6 +787,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--no-cold-start", dest="cold_start", action="store_false",
                    help="movies: skip the cold-start curve")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    g.add_argument("--threads", type=int, default=1, help=_THREADS_HELP)
     f.set_defaults(func=cmd_fit)
 
     r = sub.add_parser("report", help="write the figures of a run directory")
@@ -819,6 +834,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         args = parse_args(argv)
+        if getattr(args, "threads", None) is not None:
+            set_threads(args.threads)
     except CliError as exc:
         print(f"genz: error: {exc}", file=sys.stderr)
         return 2

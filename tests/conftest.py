@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-# before torch loads (pyro below imports it): OpenMP threads that spin while they wait made
-# 2-thread fits 20x slower whenever another process held a core (see genz_pyro/__init__.py)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import pyro
+import pytest
+import torch
 
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pyro  # noqa: E402
-import pytest  # noqa: E402
+# One torch thread for the whole suite: its fits are small, and on a shared machine two
+# threads that spin while they wait made fits up to 20x slower (BENCHMARKS.md, "Threads").
+torch.set_num_threads(1)
 
 #: ``../shared/data`` next to the repository, or ``$GENZ_DATA``.
 SHARED_DATA = Path(

@@ -1,29 +1,29 @@
-"""The package's OpenMP wait policy: set on import when torch is not loaded yet, never
-overriding the user's choice (genz_pyro/__init__.py)."""
+"""Thread policy of the ``genz`` command: ``--threads`` (default 1) sets torch's threads."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import pytest
+import torch
+
+from genz_pyro.cli import main, parse_args
 
 
-def _policy(code: str, env_value: str | None) -> str:
-    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    if env_value is not None:
-        env["OMP_WAIT_POLICY"] = env_value
-    out = subprocess.run([sys.executable, "-c", code + "; import os; print(os.environ.get('OMP_WAIT_POLICY'))"],
-                         capture_output=True, text=True, env=env, check=True)
-    return out.stdout.strip().splitlines()[-1]
+def test_the_command_defaults_to_one_thread() -> None:
+    assert parse_args(["demo"]).threads == 1
+    assert parse_args(["fit", "--dataset", "binary"]).threads == 1
 
 
-def test_import_sets_passive_before_torch_loads() -> None:
-    assert _policy("import genz_pyro", None) == "PASSIVE"
+def test_threads_flag_sets_torch_threads() -> None:
+    before = torch.get_num_threads()
+    try:
+        assert main(["demo", "--bits", "4", "--threads", "2", "--no-progress"]) == 0
+        assert torch.get_num_threads() == 2
+        assert main(["demo", "--bits", "4", "--no-progress"]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
-def test_the_users_setting_is_kept() -> None:
-    assert _policy("import genz_pyro", "ACTIVE") == "ACTIVE"
-
-
-def test_nothing_is_set_once_torch_is_loaded() -> None:
-    assert _policy("import torch, genz_pyro", None) == "None"
+def test_bad_thread_count_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--threads", "0"]) == 2
+    assert "--threads" in capsys.readouterr().err

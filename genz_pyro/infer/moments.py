@@ -171,10 +171,11 @@ def moment_estimate(
 
 def _expected_sq_residual(r0t: torch.Tensor, qt: torch.Tensor, wz: torch.Tensor) -> torch.Tensor:
     """``[D]`` ``sum_n E_q (r0_n - W^T z_n)^2`` for ``r0t [D, N]``, ``qt [K, N]``, ``wz [K, D]``
-    (``O(N K D)``: the weights are fixed, so ``q q^T [K, K]`` is not needed)."""
-    rt = torch.addmm(r0t, wz.T.to(qt.dtype), qt, alpha=-1.0) if qt.dtype == r0t.dtype else r0t - (wz.T @ qt.double())
+    (``O(N K D)``: the weights are fixed, so ``q q^T [K, K]`` is not needed). Works in the
+    dtype of ``qt`` and ``r0t``; the sums are accumulated in float64."""
+    rt = torch.addmm(r0t, wz.T.to(qt.dtype), qt, alpha=-1.0)
     var = (qt * (1.0 - qt)).sum(1, dtype=torch.float64)  # [K]
-    return (rt.double() ** 2).sum(1) + var @ (wz * wz)
+    return (rt * rt).sum(1, dtype=torch.float64) + var @ (wz * wz)
 
 
 def fit_moments(
@@ -228,14 +229,15 @@ def fit_moments(
     sweeps = 0
     if k:
         base, g = (t.to(dtype) for t in e_field(ld, w, sigma2))
-        r0t = (ld.y - ld.uaug @ w[k:]).T.contiguous()  # [D, N] residual of covariates and bias
+        r0t = (ld.y - ld.uaug @ w[k:]).T.contiguous().to(dtype)  # [D, N] residual of covariates and bias
         prev = -float("inf")
         for sweeps in range(1, anneal + max_sweeps + 1):
             beta = min(1.0, sweeps / (anneal + 1))
             sums = gauss_seidel(qt, base * beta, g * beta, sm, eps, block=block_size, entropy=beta >= 1.0)
             if beta < 1.0:
                 continue
-            b = bound_linear(ld, w, sigma2, eps, None, None, ld.c0 + sums.agree, float(sums.entropy.sum()), e=_expected_sq_residual(r0t, qt, w[:k]))
+            e = _expected_sq_residual(r0t, qt, w[:k])
+            b = bound_linear(ld, w, sigma2, eps, None, None, ld.c0 + sums.agree, float(sums.entropy.sum()), e=e)
             history.append(b)
             if b - prev < tol * n:
                 converged = True
