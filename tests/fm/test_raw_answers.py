@@ -228,3 +228,25 @@ def test_raw_answers_are_stored_behind_a_flip_wrapper(tmp_path, server, provider
             assert stored[i].raw == wire_raw(rec)
             assert same_usage(stored[i].usage, wire_usage(rec, inner))
     assert m.usage.calls == 3
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_raw_answers_are_stored_behind_the_cli_call_log(tmp_path, server, provider):
+    """CachedModel(CallLog(backend)) as `genz fit --call-log` builds it: the hook passes through
+    the log, and the log still has one line per call that reached the model."""
+    from genz_pyro.cli import CallLog
+
+    cache = JudgmentCache(tmp_path / "c.sqlite")
+    inner = make(provider, server, batch_size=8)
+    logged = CallLog(inner, tmp_path / "calls.jsonl")
+    assert logged.reports_calls
+    m = CachedModel(logged, cache)
+    m.judge("garden", ITEMS)
+    stored = cache.judgment_calls(model_identity(logged), "garden", ITEMS)
+    calls = server.model_calls()
+    assert set(stored) == set(ITEMS) and len(calls) == 3
+    for rec in calls:
+        for i in asked_ids(rec):
+            assert stored[i].raw == wire_raw(rec)
+    lines = [json.loads(x) for x in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    assert [x["op"] for x in lines] == ["judge"] and sorted(lines[0]["items"]) == sorted(ITEMS)
