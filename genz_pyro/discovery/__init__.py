@@ -17,7 +17,8 @@ from genz_pyro.discovery.history import RunHistory, StepRecord
 from genz_pyro.discovery.plans import make_plan
 from genz_pyro.discovery.refit import refit_rows, refit_train_val
 from genz_pyro.discovery.scoring import Scorer
-from genz_pyro.discovery.session import Discovery, step_seed
+from genz_pyro.discovery.history import step_seed
+from genz_pyro.discovery.session import Discovery
 from genz_pyro.discovery.subgroups import Subgroup, largest_error_subgroup, scaled_sq_error
 from genz_pyro.discovery.zeroshot import run_zero_shot, select_best
 

@@ -38,7 +38,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["StepRecord", "RunHistory", "ACTIONS"]
+import numpy as np
+
+from genz_pyro.fm.protocol import Usage
+
+__all__ = ["StepRecord", "RunHistory", "ACTIONS", "step_seed", "usage_delta"]
 
 ACTIONS = ("add", "remove", "discard", "zero-shot", "select")
 
@@ -194,3 +198,19 @@ class RunHistory:
             v = getattr(r, name)
             out.append(_none_to_nan(v.get(split)) if split is not None else v)
         return out
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of step ``step`` of a run seeded with ``seed`` (independent streams per step)."""
+    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0] % (2**31 - 1))
+
+
+def usage_delta(before: Usage, after: Usage) -> dict[str, float]:
+    """The foundation-model usage between two snapshots, as stored in a :class:`StepRecord`."""
+    return {
+        "calls": after.calls - before.calls,
+        "input_tokens": after.input_tokens - before.input_tokens,
+        "output_tokens": after.output_tokens - before.output_tokens,
+        "cost_usd": after.cost_usd - before.cost_usd,
+        "cache_hits": after.cache_hits - before.cache_hits,
+    }

@@ -33,29 +33,14 @@ from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist, plans
 from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, given_step, refine_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
-from genz_pyro.discovery.history import RunHistory, StepRecord
+from genz_pyro.discovery.history import RunHistory, StepRecord, step_seed, usage_delta
 from genz_pyro.discovery.scoring import Scorer
 from genz_pyro.fm.protocol import FoundationModel, Item, Usage
 from genz_pyro.infer.result import FitResult
 
-__all__ = ["Discovery", "step_seed"]
+__all__ = ["Discovery", "step_seed"]  # step_seed re-exported from history
 
 _PLAN_STEPS = ("alg1", "alg2", "alg3")
-
-
-def step_seed(seed: int, step: int) -> int:
-    """The seed of step ``step`` of a run seeded with ``seed`` (independent streams per step)."""
-    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1)[0] % (2**31 - 1))
-
-
-def _usage_delta(before: Usage, after: Usage) -> dict[str, float]:
-    return {
-        "calls": after.calls - before.calls,
-        "input_tokens": after.input_tokens - before.input_tokens,
-        "output_tokens": after.output_tokens - before.output_tokens,
-        "cost_usd": after.cost_usd - before.cost_usd,
-        "cache_hits": after.cache_hits - before.cache_hits,
-    }
 
 
 class Discovery:
@@ -420,7 +405,7 @@ class Discovery:
     ) -> StepRecord:
         """Apply an add / refine / given outcome to the state and record the step
         (``index``: the column a refinement replaces; ``None`` appends)."""
-        usage = _usage_delta(before, self.model.usage)
+        usage = usage_delta(before, self.model.usage)
         if out.description:  # "" when the model found no description ("no-feature")
             self.pool[out.description] = out.judgments
         if out.discarded:
@@ -520,7 +505,7 @@ class Discovery:
             feature=removed,
             eps=eps_removed,
             activity=activity,
-            usage=_usage_delta(Usage(), Usage()),  # a removal makes no model call
+            usage=usage_delta(Usage(), Usage()),  # a removal makes no model call
             time={"fit": out.fit_time, "fm": 0.0, "total": time.perf_counter() - t0},
             seed=seed,
             plan_pos=_plan_pos,

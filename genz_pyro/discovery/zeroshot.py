@@ -50,7 +50,7 @@ def select_best(records: list[StepRecord], *, greater_is_better: bool, split: st
 
 
 def _propose(disc: "Discovery", *, n: int, num_examples: int, pos: int) -> StepRecord:
-    from genz_pyro.discovery.session import _usage_delta, step_seed
+    from genz_pyro.discovery.history import step_seed, usage_delta
 
     step = len(disc.history)
     seed = step_seed(disc.seed, step)
@@ -96,7 +96,7 @@ def _propose(disc: "Discovery", *, n: int, num_examples: int, pos: int) -> StepR
             ": " + "; ".join(dropped) if dropped else ""
         ),
         exemplars={"positive": [disc.ids[r] for r in rows], "negative": []},
-        usage=_usage_delta(before, disc.model.usage),
+        usage=usage_delta(before, disc.model.usage),
         time={"fit": fit_time, "fm": fm_time, "total": time.perf_counter() - t0},
         seed=seed,
         plan_pos=pos,
@@ -105,7 +105,7 @@ def _propose(disc: "Discovery", *, n: int, num_examples: int, pos: int) -> StepR
 
 
 def _select(disc: "Discovery", start_step: int, pos: int) -> StepRecord:
-    from genz_pyro.discovery.session import step_seed
+    from genz_pyro.discovery.history import step_seed
 
     step = len(disc.history)
     seed = step_seed(disc.seed, step)
