@@ -7,6 +7,7 @@ Every notebook uses small settings (seconds on 2 CPU cores) and asserts what it 
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import nbformat
@@ -106,8 +107,11 @@ for name, b in base.items():
         ("code", """from genz_pyro.discovery import Discovery
 from genz_pyro.fm.offline import OfflineModel
 
-disc = Discovery(ds, OfflineModel(), link="linear", metric="median_absolute_error", seed=0)
-disc.run(algorithm=4, cycles=1, n_add=4, n_remove=1)
+# the settings chosen on the validation split (README results; `genz fit --dataset houses --validated`):
+# flip probabilities held at 0.01 (the offline model's judgments are exact) and a ridge on the weights
+disc = Discovery(ds, OfflineModel(), link="linear", metric="median_absolute_error", seed=0,
+                 eps_fixed=0.01, fit_options={"ridge": 1.0}, min_activity=0.01)
+disc.run(algorithm=1, cycles=8)
 print("features:")
 for f in disc.features:
     print("  -", f)
@@ -136,13 +140,18 @@ for name, b in base.items():
         ("code", """from genz_pyro.discovery import Discovery
 from genz_pyro.fm.offline import OfflineModel
 
-disc = Discovery(ds, OfflineModel(), link="linear", metric="mean_cosine_similarity", seed=0)
-disc.run(algorithm=4, cycles=1, n_add=4, n_remove=1)
+# validation-chosen settings (README; `genz fit --dataset movies --validated` runs 80 cycles):
+# eps held at 0.001 and a ridge of 10 on the feature weights. A learned eps lets training items'
+# latent features flip to fit their targets, which new items' judgments cannot reproduce.
+disc = Discovery(ds, OfflineModel(), link="linear", metric="mean_cosine_similarity", seed=0,
+                 eps_fixed=0.001, fit_options={"ridge": 10.0})
+disc.run(algorithm=1, cycles=12)
 for f in disc.features:
     print("  -", f)
 scores = disc.metrics()
 print({k: round(v, 3) for k, v in scores.items()})
-assert scores["test"] > base["train_mean"].test  # better than the mean embedding"""),
+assert scores["test"] > base["train_mean"].test  # better than the mean embedding
+print(f"genre/decade ridge {base['genre_year_ridge'].test:.3f}; 80 cycles reach ~0.61 (README)")"""),
         ("code", """import tempfile
 from genz_pyro.datasets.movies import cold_start_curve, ratings_equivalent
 from genz_pyro.report import plot_cold_start
@@ -266,6 +275,8 @@ def build() -> list[Path]:
     for name, cells in NOTEBOOKS.items():
         nb = new_notebook(cells=[new_markdown_cell(src) if kind == "md" else new_code_cell(src)
                                  for kind, src in cells])
+        for i, cell in enumerate(nb.cells):  # stable ids: a rebuild changes only what was edited
+            cell["id"] = hashlib.sha1(f"{name}:{i}".encode()).hexdigest()[:8]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nb.metadata["language_info"] = {"name": "python"}
         path = HERE / name
