@@ -59,12 +59,13 @@ from genz_pyro.infer.sem import fit_sem
 from genz_pyro.infer.start import prepare_start
 from genz_pyro.models.links import LinearLink
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "default_engine", "fit", "posterior"]
+__all__ = ["ENGINES", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "MOMENTS_MAX_SCALE_RATIO", "default_engine", "fit", "posterior"]
 
 ENGINES = ("sem", "cavi", "em", "svi", "exact", "moments")
 DEFAULT_ENGINE = "sem"
 """The default engine wherever :func:`default_engine` does not choose ``"moments"``."""
 MOMENTS_MIN_ITEMS = 10_000
+MOMENTS_MAX_SCALE_RATIO = 100.0
 
 
 def _is_linear(link: str | nn.Module) -> bool:
@@ -74,15 +75,20 @@ def _is_linear(link: str | nn.Module) -> bool:
 def default_engine(data: GenZData, link: str | nn.Module = "linear", decoupled: torch.Tensor | None = None) -> str:
     """The engine ``fit(engine=None)`` uses: ``"moments"`` for the linear link with at least
     ``MOMENTS_MIN_ITEMS`` items, K >= 1 and :func:`~genz_pyro.infer.moments.moments_applicable`;
-    otherwise :data:`DEFAULT_ENGINE` (``"sem"``). :func:`fit` keeps ``"sem"`` when it is given
-    engine options (they are SEM's) and when the moment system turns out rank-deficient."""
+    otherwise :data:`DEFAULT_ENGINE` (``"sem"``). Targets whose variances differ by more than
+    ``MOMENTS_MAX_SCALE_RATIO`` (100) also keep ``"sem"``: the moments pool the noise variance
+    over the targets, which suits targets on one scale (standardise yours, or pass
+    ``engine="moments"``). :func:`fit` keeps ``"sem"`` when it is given engine options (they
+    are SEM's) and when the moment system turns out rank-deficient."""
     if (
         _is_linear(link)
         and data.num_items >= MOMENTS_MIN_ITEMS
         and data.num_features > 0
         and moments_applicable(data, decoupled) is None
     ):
-        return "moments"
+        var = data.targets.double().var(0)
+        if float(var.max()) <= MOMENTS_MAX_SCALE_RATIO * float(var.min()):
+            return "moments"
     return DEFAULT_ENGINE
 
 

@@ -104,6 +104,9 @@ def test_default_engine_rule() -> None:
     one_d = simulate_linear(MOMENTS_MIN_ITEMS, 3, 1, seed=0).data
     assert default_engine(one_d) == "sem"  # K + 1 > D (D + 1) / 2
     assert fit(big, max_sweeps=3, num_average=2).engine == "sem"  # SEM's options keep SEM
+    scales = torch.tensor([1.0, 1.0, 1.0, 100.0])  # one target 100x the others' sd: pooled noise would not fit
+    mixed = GenZData.create(big.judgments, big.targets * scales)
+    assert default_engine(mixed) == "sem"
 
 
 def _with_missing(data: GenZData) -> GenZData:
