@@ -19,12 +19,13 @@ engine       what it does                                                       
 otherwise** (:func:`default_engine`). ``"moments"`` is chosen when the link is linear, there
 are at least ``MOMENTS_MIN_ITEMS`` (10 000) items and at least one feature, no feature is
 decoupled, no judgment is missing and the moment equations identify the parameters
-(``K + 1 <= D (D + 1) / 2``, full rank): at (20 000, 100, 32) it fits in about 1 s with an eps
-error of 0.0075 (converged SEM: 0.006 after 36 s; CAVI: 0.117); at N = 200 000, 0.002 in a few
-seconds, while SEM's 49 capped sweeps took 4 minutes for 0.016. Below 10 000 items its
-sampling error is about twice SEM's (0.033 vs 0.017 at (512, 30, 32)) and SEM takes well under
+(``K + 1 <= D (D + 1) / 2``, full rank): at (20 000, 100, 32) it fits in about 2 s with an eps
+error of 0.008 (converged SEM: 0.006 after 36 s; CAVI: 0.117); at N = 200 000, 0.002 in
+33 s, while SEM's 49 capped sweeps took 4 minutes for 0.016. Below 10 000 items its
+sampling error is about twice SEM's (0.035 vs 0.017 at (512, 30, 32)) and SEM takes well under
 a second, so SEM stays the default there, for every other link, and throughout the discovery
-loop (decoupled features). Measured in ``bench/bench_inference.py`` (figures in
+loop (decoupled features), and when the targets' variances differ by more than 100x.
+Measured in ``bench/bench_inference.py`` (figures in
 BENCHMARKS.md, rationale in docs/inference.md): on the linear link a sweep costs about as
 much as a CAVI sweep and it needs a similar number of them (44 vs 40 at (512, 30, 32),
 167 vs 136 at (20 000, 100, 32)), and it is the only engine whose

@@ -39,18 +39,6 @@ def test_recovers_eps_weights_noise_covariates_and_bias() -> None:
     assert float(((res.q > 0.5).float() == sim.z).float().mean()) > 0.95
 
 
-def test_the_clear_signal_recovery_data_of_issue_2() -> None:
-    """N = 2000, K = 10, D = 8, sigma = 0.3 (tests/infer/test_recovery.py): W and z as the
-    likelihood engines; eps within 0.04 (measured 0.031: at N = 2000 the moments' sampling
-    error is above the likelihood engines' 0.03, which is why the default is SEM below 10 000)."""
-    sim = simulate_linear(2000, 10, 8, sigma=0.3, eps_range=(0.05, 0.3), weight_scale=1.0, seed=0)
-    res = fit(sim.data, engine="moments")
-    assert float(_eps_err(res, sim).max()) < 0.04
-    w = res.link.feature_weight.detach().double().numpy().ravel()
-    assert float(np.corrcoef(w, sim.weight.double().numpy().ravel())[0, 1]) > 0.98
-    assert float(((res.q > 0.5).float() == sim.z).float().mean()) > 0.95
-
-
 def test_error_shrinks_like_one_over_root_n() -> None:
     """Consistency: 16x the items, mean eps error at least 2x smaller (sqrt(16) = 4 expected);
     three data seeds each."""

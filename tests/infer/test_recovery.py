@@ -25,7 +25,7 @@ def _scores(res, sim):
     return eps_err, corr, acc
 
 
-@pytest.mark.parametrize("engine", ["cavi", "em", "sem", "exact", pytest.param("svi", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("engine", ["cavi", "em", "sem", "exact", "moments", pytest.param("svi", marks=pytest.mark.slow)])
 def test_every_engine_recovers_eps_w_and_z_with_a_clear_signal(clear, engine: str) -> None:
     res = fit(clear.data, engine=engine, seed=0)
     eps_err, corr, acc = _scores(res, clear)
