@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .cache import JudgmentCache
-from .cached import model_identity, store_quietly
+from .cached import CachedModel, model_identity, store_quietly
 from .errors import MalformedAnswerError, ProviderError
 from .llm import LLMBackend, _gather_all
 from .parsing import loads_strict, parse_judgments
@@ -172,18 +172,12 @@ class BatchJob:
         return batch_id
 
     def _cached(self, description: str, items: Mapping[str, Item]) -> dict[str, Judgment]:
-        """``{item_id: Judgment}`` the cache already holds for this job (empty without a cache)."""
+        """``{item_id: Judgment}`` the cache already holds for this job (empty without a cache):
+        the hits of :meth:`CachedModel.lookup <genz_pyro.fm.cached.CachedModel.lookup>`, which
+        keys them as an online run over the same model does."""
         if self.cache is None or not items:
             return {}
-        ctx, _ = self.cache.context(model_identity(self.model), "judge", description)
-        found = self.cache.get_many(ctx, self.cache.item_hashes(items))
-        hashes = dict(zip(items, self.cache.item_hashes(items)))
-        out: dict[str, Judgment] = {}
-        for i in items:
-            hit = found.get(hashes[i])
-            if hit is not None:
-                out[i] = Judgment(i, hit[0], hit[1])
-        return out
+        return CachedModel(self.model, self.cache).lookup(description, items)[0]
 
     def _charge_budget(self, prompts: list[Prompt]) -> None:
         if self.model.budget is None:
