@@ -99,6 +99,7 @@ def moment_estimate(
     eps_fixed: torch.Tensor | None = None,
     *,
     noise: str = "pooled",
+    decoupled: torch.Tensor | None = None,
 ) -> MomentEstimate:
     """Method-of-moments estimate of ``eps``, ``W`` (with covariate and bias rows) and ``sigma2``.
 
@@ -111,12 +112,13 @@ def moment_estimate(
             determined) or ``"diagonal"`` (one per target: ``sigma2_d`` is the small difference
             ``R_dd - sum_k c_k B_kd^2`` of large terms, so it is noisy when the flips explain most
             of the residual variance; 0.1-2.3 for a true 1.0 at (20 000, 100, 32)).
+        decoupled: ``[K]`` bool; any decoupled feature is refused (see :func:`moments_applicable`).
 
     Raises:
         ValueError: when :func:`moments_applicable` gives a reason, or the moment system is
             rank-deficient (collinear slope outer products).
     """
-    reason = moments_applicable(data, noise=noise)
+    reason = moments_applicable(data, decoupled, noise)
     if reason is not None:
         raise ValueError(f"engine 'moments': {reason}")
     s = data.judgments.double()
@@ -221,16 +223,12 @@ def fit_moments(
         ValueError: see :func:`moments_applicable`.
     """
     t0 = time.perf_counter()
-    reason = moments_applicable(data, start.decoupled, noise)
-    if reason is not None:
-        raise ValueError(f"engine 'moments': {reason}")
-    est = moment_estimate(data, learn=start.learn, eps_fixed=start.eps, noise=noise)
+    est = moment_estimate(data, learn=start.learn, eps_fixed=start.eps, noise=noise, decoupled=start.decoupled)
     ld = prepare_linear(data)
     k, n = ld.k, ld.n
     eps, w = est.eps, est.weight
     sigma2 = torch.maximum(est.sigma2, ld.floor)
-    s = data.judgments.double()
-    qt = (s * (1.0 - eps) + (1.0 - s) * eps).T.contiguous().to(dtype)
+    qt = torch.sigmoid(data.prior_logits(eps).double()).T.contiguous().to(dtype)  # the prior given s
     sm = ld.sm.to(dtype)
     history: list[float] = []
     converged = k == 0
