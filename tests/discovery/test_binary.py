@@ -61,13 +61,8 @@ def flip_run():
     correction needs a joint flip of several bits (a carry); see docs/discovery.md."""
     ds = load_binary(BITS)
     fm = FlipModel(OfflineModel(), rate=0.1, seed=3)
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # the [512, 2^K] E step is faster on one thread of the shared 2 cores
-    try:
-        d = Discovery(ds, fm, link="linear", engine="exact", seed=0, exemplars=ExemplarConfig(16, 16))
-        d.run(algorithm=1, cycles=BITS)
-    finally:
-        torch.set_num_threads(before)
+    d = Discovery(ds, fm, link="linear", engine="exact", seed=0, exemplars=ExemplarConfig(16, 16))
+    d.run(algorithm=1, cycles=BITS)  # one torch thread, as the whole suite (tests/conftest.py)
     return ds, d
 
 

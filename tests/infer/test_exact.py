@@ -16,16 +16,6 @@ from genz_pyro.infer.simulate import simulate_linear
 from genz_pyro.models.links import LinearLink
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """One torch thread: on the shared 2-core machine the [n, 2^K] element-wise work of the
-    E step is several times slower with two contending threads."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _with_covariates_and_missing(n: int, k: int, d: int, seed: int) -> GenZData:
     g = torch.Generator().manual_seed(seed)
     sim = simulate_linear(n, k, d, sigma=0.6, seed=seed)
