@@ -33,6 +33,7 @@ from genz_pyro.models.links import LinearLink
 
 __all__ = [
     "bernoulli_entropy",
+    "bernoulli_entropy_from_logit",
     "expected_agreement",
     "expected_log_prior",
     "expected_log_lik",
@@ -46,6 +47,17 @@ _LOG_2PI = math.log(2.0 * math.pi)
 def bernoulli_entropy(q: torch.Tensor) -> torch.Tensor:
     """Entropy (nats) of ``Bernoulli(q)``, elementwise; ``0 log 0 = 0``. Same shape as ``q``."""
     return -(torch.xlogy(q, q) + torch.xlogy(1.0 - q, 1.0 - q))
+
+
+def bernoulli_entropy_from_logit(h: torch.Tensor) -> torch.Tensor:
+    """Entropy (nats) of ``Bernoulli(sigmoid(h))``, elementwise, from the logit ``h``.
+
+    ``H = softplus(-|h|) + |h| sigmoid(-|h|)``: exact for every ``h`` (``F.softplus(h) - p h``
+    is not, since ``F.softplus`` returns ``h`` itself above its threshold of 20 and so drops
+    ``log1p(exp(-h))``, about 2e-9 nats an element at ``h = 20``).
+    """
+    a = h.abs()
+    return torch.log1p(torch.exp(-a)) + a * torch.sigmoid(-a)
 
 
 def expected_agreement(q: torch.Tensor, s: torch.Tensor) -> torch.Tensor:

@@ -27,10 +27,9 @@ import time
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from genz_pyro.data import GenZData
-from genz_pyro.infer.bound import bernoulli_entropy
+from genz_pyro.infer.bound import bernoulli_entropy, bernoulli_entropy_from_logit
 from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink
@@ -220,7 +219,7 @@ def gauss_seidel(
             p = torch.sigmoid(hk)
             agree[k] = torch.dot(sm[k], p)
             if entropy:
-                ent[k] = F.softplus(hk).sum() - torch.dot(p, hk)
+                ent[k] = bernoulli_entropy_from_logit(hk).sum()
             if uniforms is None:
                 new = p
             else:
@@ -264,7 +263,7 @@ def bound_linear(
 def linear_link_from(w: torch.Tensor, k: int, dtype: torch.dtype) -> LinearLink:
     """A :class:`LinearLink` holding ``W [P, D]`` (rows: features, covariates, bias)."""
     p, d = w.shape
-    link = LinearLink(k, d, p - k - 1)
+    link = LinearLink(k, d, p - k - 1).to(w.dtype)  # copy at full precision, then cast once
     with torch.no_grad():
         link.weight.copy_(w[:-1].T.to(link.weight.dtype))
         link.bias.copy_(w[-1].to(link.bias.dtype))
