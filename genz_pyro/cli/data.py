@@ -1,0 +1,122 @@
+"""The dataset of a ``genz fit`` command: a bundled dataset or the user's CSV/JSONL file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from genz_pyro.cli.common import CliError
+
+__all__ = ["DEFAULT_METRICS", "load_dataset", "select_item_fields", "data_dir"]
+
+DEFAULT_METRICS = {
+    "houses": "median_absolute_error",
+    "movies": "mean_cosine_similarity",
+    "binary": "r2",
+    "planted": "r2",
+}
+
+
+def data_dir(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    if os.environ.get("GENZ_DATA"):
+        return Path(os.environ["GENZ_DATA"])
+    return Path.cwd() / ".." / "shared" / "data"
+
+
+def load_dataset(settings: Mapping[str, Any]) -> Any:
+    """The Dataset named by a ``genz fit`` settings dict (see :func:`_settings`), its
+    records cut to ``settings["item_fields"]`` when given (see :func:`select_item_fields`).
+
+    Raises:
+        CliError: a missing data folder or file (naming the flag that fixes it).
+    """
+    dataset = _load_dataset(settings)
+    if settings.get("item_fields"):
+        dataset = select_item_fields(dataset, settings["item_fields"])
+    return dataset
+
+
+def select_item_fields(dataset: Any, fields: str | Sequence[str]) -> Any:
+    """The dataset with each record cut to ``fields`` (what the foundation model sees).
+
+    Leaving out the fields that the covariates already carry points feature discovery at
+    what they miss (houses: the zip code, with area, bedrooms and bathrooms as covariates).
+    Targets, covariates and the split are unchanged.
+
+    Raises:
+        CliError: the items are not records, or a field is absent from a record.
+    """
+    import dataclasses
+
+    names = [f.strip() for f in fields.split(",")] if isinstance(fields, str) else [str(f) for f in fields]
+    names = [f for f in names if f]
+    if not names:
+        raise CliError("--item-fields: give at least one field name (comma-separated)")
+    cut = {}
+    for item_id, item in dataset.items.items():
+        if not isinstance(item, Mapping):
+            raise CliError(f"--item-fields: item {item_id!r} is not a record (a dict of fields); drop --item-fields")
+        missing = [f for f in names if f not in item]
+        if missing:
+            raise CliError(f"--item-fields: item {item_id!r} has no field {missing[0]!r} (its fields: "
+                           f"{', '.join(map(str, item))}); pick fields every record has")
+        cut[item_id] = {f: item[f] for f in names}
+    return dataclasses.replace(dataset, items=cut)
+
+
+def _load_dataset(settings: Mapping[str, Any]) -> Any:
+    seed = int(settings["seed"])
+    name = settings.get("dataset")
+    if settings.get("items_file"):
+        from genz_pyro.tabular import load_table
+
+        try:
+            return load_table(
+                settings["items_file"], item_columns=settings["item_column"],
+                target_columns=settings["target_column"], covariate_columns=settings.get("covariate_column"),
+                id_column=settings.get("id_column"), seed=seed,
+            )
+        except ValueError as exc:
+            raise CliError(_flagify(str(exc))) from None
+    if name == "binary":
+        from genz_pyro.datasets.binary import load_binary
+
+        return load_binary(int(settings.get("bits") or 9), seed=seed)
+    if name == "planted":
+        from genz_pyro.datasets.planted import make_planted
+
+        return make_planted(int(settings.get("n_items") or 400), num_features=int(settings.get("planted_features")
+                                                                              or 4), seed=seed)
+    data = data_dir(settings.get("data_dir"))
+    if name == "houses":
+        from genz_pyro.datasets.houses import load_houses
+
+        folder = data / "houses-ahmed-moustafa-2016"
+        if not folder.exists():
+            raise CliError(f"--data-dir: {folder} not found; pass --data-dir (or set GENZ_DATA) to the folder "
+                           "holding houses-ahmed-moustafa-2016/")
+        return load_houses(folder, seed=seed, descriptions=settings.get("descriptions"))
+    if name == "movies":
+        from genz_pyro.datasets.movies import load_movies
+
+        folder = data / "movielens-latest-small"
+        if not folder.exists():
+            raise CliError(f"--data-dir: {folder} not found; pass --data-dir (or set GENZ_DATA) to the folder "
+                           "holding movielens-latest-small/")
+        db = data / "bokeh-sampledata-movies" / "movies.db"
+        return load_movies(folder, bokeh_db=db if db.exists() else None, seed=seed)
+    raise CliError("--dataset: choose houses, movies, binary or planted, or give --items-file with "
+                   "--item-column and --target-column")
+
+
+def _flagify(msg: str) -> str:
+    """``item_columns: ...`` -> ``--item-column: ...`` (messages of genz_pyro.tabular)."""
+    for arg, flag in (("item_columns", "--item-column"), ("target_columns", "--target-column"),
+                      ("covariate_columns", "--covariate-column"), ("id_column", "--id-column"),
+                      ("items_file", "--items-file")):
+        if msg.startswith(arg + ":"):
+            return flag + msg[len(arg):]
+    return msg

@@ -1,0 +1,142 @@
+"""``genz fit``: run discovery into a run directory (or continue one with ``--resume``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from genz_pyro.cli.calllog import CallLog
+from genz_pyro.cli.common import CliError, attach_progress, build_model, make_budget, write_json
+from genz_pyro.cli.data import load_dataset
+from genz_pyro.cli.dryrun import dry_run
+from genz_pyro.cli.settings import fit_settings
+from genz_pyro.cli.summary import baseline_scores, cold_start, print_summary, run_summary
+from genz_pyro.fm.protocol import FoundationModel
+
+__all__ = ["cmd_fit"]
+
+
+def _plan_done(run_dir: Path) -> bool:
+    p = run_dir / "plan.json"
+    return p.exists() and bool(json.loads(p.read_text(encoding="utf-8")).get("done"))
+
+
+def _open_discovery(run_dir: Path, dataset: Any, model: FoundationModel, s: Mapping[str, Any]) -> Any:
+    from genz_pyro.discovery import Discovery
+
+    if (run_dir / "config.json").exists():
+        try:
+            return Discovery.resume(run_dir, dataset, model, continue_run=False)
+        except ValueError as exc:
+            raise CliError(f"--resume: {exc}") from None
+    fit_options: dict[str, Any] = {}
+    if s.get("max_sweeps"):
+        fit_options["max_sweeps"] = int(s["max_sweeps"])
+    if s.get("ridge"):
+        fit_options["ridge"] = float(s["ridge"])
+    eps = s.get("eps")
+    extra: dict[str, Any] = {}
+    if s.get("min_activity") is not None:
+        extra["min_activity"] = float(s["min_activity"])
+    return Discovery(dataset, model, link=s["link"], engine=s.get("engine"), metric=s["metric"], seed=int(s["seed"]),
+                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps), **extra)
+
+
+def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool, progress: bool, label: str) -> None:
+    if _plan_done(run_dir):
+        return
+    if zero_shot:
+        bar = attach_progress(disc, None, label, progress)
+        disc.zero_shot(int(s["zero_shot_n"]))
+    else:
+        steps = disc.plan(int(s["algorithm"]), int(s["cycles"]), int(s["n_add"]), int(s["n_remove"]))
+        bar = attach_progress(disc, len(steps), label, progress)
+        p = run_dir / "plan.json"
+        if p.exists():  # resuming: count the finished steps of the pending plan
+            start = int(json.loads(p.read_text(encoding="utf-8"))["start_step"])
+            bar.update(sum(1 for r in disc.history.records[start:] if r.plan_pos >= 0))
+        disc.run(int(s["algorithm"]), int(s["cycles"]), n_add=int(s["n_add"]), n_remove=int(s["n_remove"]))
+    bar.close()
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    """``genz fit``: run discovery into a run directory (or continue one with --resume)."""
+    from genz_pyro.fm.cache import JudgmentCache
+    from genz_pyro.fm.cached import CachedModel
+
+    if args.resume:
+        if not args.run_dir:
+            raise CliError("--resume: give the --run-dir of the run to continue")
+        run_dir = Path(args.run_dir)
+        if not (run_dir / "cli.json").exists():
+            raise CliError(f"--resume: {run_dir} holds no `genz fit` run (no cli.json); start one without --resume")
+        s = json.loads((run_dir / "cli.json").read_text(encoding="utf-8"))
+    else:
+        s = fit_settings(args)
+        run_dir = Path(args.run_dir) if args.run_dir else Path("runs") / f"{s['dataset'] or 'table'}-seed{s['seed']}"
+        if (run_dir / "cli.json").exists() or (run_dir / "history.jsonl").exists():
+            raise CliError(f"--run-dir: {run_dir} already holds a run; continue it with --resume or pick a new "
+                           "--run-dir")
+    dataset = load_dataset(s)
+    budget = make_budget(args.budget_calls, args.budget_usd)
+    model = build_model(s["model"], base_url=s.get("base_url"), budget=budget)
+    if budget is not None and s["model"] == "offline":
+        print("note: --budget-calls/--budget-usd apply to provider models; the offline model costs nothing",
+              file=sys.stderr)
+    if args.dry_run:
+        return dry_run(model, dataset, s, run_dir if args.resume else None)
+    if not args.resume:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_dir / "cli.json", s)
+    inner: FoundationModel = CallLog(model, args.call_log) if args.call_log else model
+    cached = CachedModel(inner, JudgmentCache(run_dir / "cache.sqlite"))
+    progress = not args.no_progress
+
+    t0 = time.perf_counter()
+    zero_shot = s["algorithm"] == "zero-shot"
+    disc = _open_discovery(run_dir, dataset, cached, s)
+    _run_plan(disc, run_dir, s, zero_shot=zero_shot, progress=progress,
+              label="zero-shot" if zero_shot else f"algorithm {s['algorithm']}")
+    zs_score = None
+    if zero_shot:
+        zs_score = disc.history[-1].metric.get("test")
+    elif s.get("zero_shot_baseline"):
+        zdir = run_dir / "zero-shot"
+        zs = _open_discovery(zdir, dataset, cached, s)
+        _run_plan(zs, zdir, {**s, "zero_shot_n": s["zero_shot_baseline"]}, zero_shot=True, progress=progress,
+                  label="zero-shot baseline")
+        zs_score = zs.history[-1].metric.get("test")
+    baselines = baseline_scores(dataset, s, zs_score)
+    write_json(run_dir / "baselines.json", {"metric": s["metric"],
+                                             "test": {k: (None if v != v else v) for k, v in baselines.items()}},
+                sort_keys=False)  # zero-shot first: the figures' colour order
+    summary = run_summary(disc)
+    if s.get("refit_train_val") and not zero_shot:
+        from genz_pyro.discovery.refit import refit_train_val
+
+        tv = refit_train_val(disc, seed=int(s["seed"]))
+        summary["refit_train_val"] = {"test": None if tv["test"] != tv["test"] else tv["test"]}
+    summary["wall_time_s"] = time.perf_counter() - t0
+    summary["baselines"] = {k: (None if v != v else v) for k, v in baselines.items()}
+    if dataset.name == "movies" and s.get("cold_start", True) and not s.get("items_file"):
+        from genz_pyro.datasets.movies import ratings_equivalent
+
+        curve = cold_start(dataset)
+        write_json(run_dir / "cold_start.json", curve)
+        cos = summary["scores"]["test"]
+        if cos is not None:
+            eq = ratings_equivalent(cos, tuple(np.asarray(curve[k]) for k in ("ks", "mean", "lo", "hi")))
+            summary["ratings_equivalent"] = eq if np.isfinite(eq) else None
+        tv_cos = summary.get("refit_train_val", {}).get("test")
+        if tv_cos is not None:
+            eq = ratings_equivalent(tv_cos, tuple(np.asarray(curve[k]) for k in ("ks", "mean", "lo", "hi")))
+            summary["refit_train_val"]["ratings_equivalent"] = eq if np.isfinite(eq) else None
+    write_json(run_dir / "summary.json", summary)
+    print_summary(summary, run_dir)
+    return 0

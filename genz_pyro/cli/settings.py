@@ -1,0 +1,63 @@
+"""The settings of ``genz fit``: the flags that define a run, checked before anything is
+created, and the validated settings of the bundled datasets."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from genz_pyro.cli.common import CliError
+from genz_pyro.cli.data import DEFAULT_METRICS
+
+__all__ = ["VALIDATED_SETTINGS", "SETTING_KEYS", "fit_settings"]
+
+#: ``genz fit --dataset D --validated``: the settings chosen on the validation split for the
+#: bundled datasets (README, "Results with the offline model"); flags given explicitly win.
+VALIDATED_SETTINGS: dict[str, dict[str, Any]] = {
+    "houses": {"algorithm": "1", "cycles": 25, "item_fields": "zipcode", "eps": 0.01, "ridge": 1.0,
+               "min_activity": 0.01, "refit_train_val": True},
+    "movies": {"algorithm": "1", "cycles": 80, "eps": 0.001, "ridge": 10.0, "refit_train_val": True},
+}
+
+
+SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_column", "covariate_column",
+                 "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
+                 "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
+                 "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val",
+                 "min_activity")
+
+
+def fit_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The settings dict of ``genz fit`` (saved as the run's ``cli.json``), checked.
+
+    Raises:
+        CliError: a missing or inconsistent flag, or a value out of range (naming the flag).
+    """
+    s = {k: getattr(args, k, None) for k in SETTING_KEYS}
+    if s["items_file"]:
+        if s["dataset"]:
+            raise CliError("--dataset: give either --dataset or --items-file, not both")
+        if not s["item_column"] or not s["target_column"]:
+            raise CliError("--item-column/--target-column: --items-file needs both (comma-separated column names)")
+    elif not s["dataset"]:
+        raise CliError("--dataset: choose houses, movies, binary or planted, or give --items-file")
+    if s["data_dir"]:
+        s["data_dir"] = str(Path(s["data_dir"]).resolve())
+    for k in ("items_file", "descriptions"):
+        if s[k]:
+            s[k] = str(Path(s[k]).resolve())
+    s["metric"] = s["metric"] or DEFAULT_METRICS.get(s["dataset"] or "", "r2")
+    if s["algorithm"] != "zero-shot":
+        s["algorithm"] = int(s["algorithm"])
+    if s["eps"] is not None and not 0.001 <= s["eps"] < 0.5:
+        raise CliError(f"--eps: must lie in [0.001, 0.5), got {s['eps']}; drop it to learn eps")
+    if s["min_activity"] is not None and not 0 <= s["min_activity"] < 0.5:
+        raise CliError(f"--min-activity: must lie in [0, 0.5), got {s['min_activity']} (default 0.02)")
+    if s["ridge"] is not None and s["ridge"] < 0:
+        raise CliError(f"--ridge: must be >= 0, got {s['ridge']}")
+    if s["ridge"] and s["link"] != "linear":
+        raise CliError("--ridge: applies to the linear link only; drop it or use --link linear")
+    return s
+
+
