@@ -7,6 +7,8 @@ The pieces, each importable on its own:
 - :mod:`genz_pyro.infer` — :func:`fit` (engines ``"sem"``, ``"cavi"``, ``"em"``, ``"svi"``, ...),
   :func:`posterior`, the bound, :class:`FitResult`;
 - :mod:`genz_pyro.predict` — predictive mean and intervals for new items;
+- several judges per feature (Dawid-Skene rates): :class:`JudgesData`, :class:`JudgesModel`,
+  :func:`fit_judges`, :func:`predict_judges` (``docs/judges.md``);
 - :mod:`genz_pyro.fm` — foundation models (offline, Anthropic, OpenAI), cache, budget;
 - :mod:`genz_pyro.discovery` — Algorithms 1-4 and the zero-shot baseline (:class:`Discovery`);
 - :mod:`genz_pyro.datasets`, :mod:`genz_pyro.metrics`, :mod:`genz_pyro.baselines`;
@@ -22,9 +24,10 @@ from genz_pyro.data import GenZData
 from genz_pyro.discovery import Discovery
 from genz_pyro.estimator import GenZRegressor
 from genz_pyro.guides import MeanFieldGuide
-from genz_pyro.infer import FitResult, fit, posterior
-from genz_pyro.models import GenZModel, LinearLink, MLPLink
-from genz_pyro.predict import heldout_bound, predict
+from genz_pyro.infer import FitResult, JudgesFit, fit, fit_judges, posterior
+from genz_pyro.judge_data import JudgesData
+from genz_pyro.models import GenZModel, JudgesModel, LinearLink, MLPLink
+from genz_pyro.predict import heldout_bound, predict, predict_judges
 
 __version__ = "0.1.0"
 
@@ -39,6 +42,11 @@ __all__ = [
     "posterior",
     "predict",
     "heldout_bound",
+    "JudgesData",
+    "JudgesModel",
+    "JudgesFit",
+    "fit_judges",
+    "predict_judges",
     "Discovery",
     "GenZRegressor",
     "__version__",

@@ -14,17 +14,20 @@ linear link the mean is exact: ``f(E[z], u)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
 from genz_pyro.data import GenZData
+from genz_pyro.judge_data import JudgesData
 from genz_pyro.infer.bound import link_dtype, mean_field_bound
 from genz_pyro.infer.fit import posterior
+from genz_pyro.infer.judge_rates import prior_logits
+from genz_pyro.infer.judges import JudgesFit
 from genz_pyro.infer.result import FitResult
 from genz_pyro.models.links import LinearLink
 
-__all__ = ["Prediction", "predict", "heldout_bound"]
+__all__ = ["Prediction", "predict", "predict_judges", "predictive", "heldout_bound"]
 
 
 @dataclass(frozen=True)
@@ -55,11 +58,22 @@ def _as_data(result: FitResult, judgments: Any, covariates: Any | None, missing:
     n = int(s.shape[0]) if s.dim() == 2 else 0
     if s.dim() != 2 or s.shape[1] != k:
         raise ValueError(f"judgments: expected shape [N, {k}] (the fitted features), got {tuple(s.shape)}")
-    pad = n == 1  # GenZData needs N >= 2: validate a duplicated row, keep the first
-    rows = 2 if pad else n
+    return _new_items(GenZData.create, n, d, s, covariates, missing)
+
+
+def _new_items(create: Callable[..., Any], n: int, d: int, answers: Any, covariates: Any, missing: Any) -> Any:
+    """``create(answers, zeros [N, D], covariates=, missing=)``: the new items validated by their
+    container; one item (the containers need N >= 2) is validated as a duplicated row."""
+    pad = n == 1
     dup = (lambda x: None if x is None else torch.cat([torch.as_tensor(x)] * 2, 0)) if pad else (lambda x: x)
-    data = GenZData.create(dup(s), torch.zeros(rows, d), covariates=dup(covariates), missing=dup(missing))
+    data = create(dup(answers), torch.zeros(2 if pad else n, d), covariates=dup(covariates), missing=dup(missing))
     return data.subset(range(1)) if pad else data
+
+
+def _check_covariates(link: torch.nn.Module, c: int) -> None:
+    c_fit = getattr(link, "covariate_dim", None)
+    if c_fit is not None and c != c_fit:
+        raise ValueError(f"covariates: the fit used C = {c_fit} covariate columns, got C = {c}")
 
 
 def predict(
@@ -96,20 +110,40 @@ def predict(
     if num_samples < 1:
         raise ValueError(f"num_samples: must be >= 1, got {num_samples}")
     data = _as_data(result, judgments, covariates, missing)
-    c_fit = getattr(result.link, "covariate_dim", None)
-    if c_fit is not None and data.covariate_dim != c_fit:
-        raise ValueError(f"covariates: the fit used C = {c_fit} covariate columns, got C = {data.covariate_dim}")
-    link = result.link
+    _check_covariates(result.link, data.covariate_dim)
+    p = torch.sigmoid(data.prior_logits(result.eps.double()).double())  # [N, K]
+    return predictive(result.link, result.sigma2, p, data.covariates, num_samples=num_samples, seed=seed, level=level)
+
+
+def predictive(
+    link: torch.nn.Module,
+    sigma2: torch.Tensor,
+    z_prob: torch.Tensor,
+    covariates: torch.Tensor | None,
+    *,
+    num_samples: int = 1000,
+    seed: int = 0,
+    level: float = 0.9,
+) -> Prediction:
+    """Predictive mean and ``level`` intervals given ``p(z_nk = 1) = z_prob [N, K]`` (independent
+    features), the link, ``sigma2 [D]`` and ``covariates [N, C]``: what :func:`predict` does once
+    it has the prior of ``z`` (also used by the several-judges model,
+    :func:`predict_judges`)."""
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level: must be in (0, 1), e.g. 0.9, got {level}")
+    if num_samples < 1:
+        raise ValueError(f"num_samples: must be >= 1, got {num_samples}")
     was = link.training
     link.eval()
-    p = torch.sigmoid(data.prior_logits(result.eps.double()).double())  # [N, K]
+    p = z_prob.double()
     n, k = p.shape
-    d = int(result.sigma2.shape[0])
-    sd = result.sigma2.double().sqrt()
+    d = int(sigma2.shape[0])
+    sd = sigma2.double().sqrt()
     gen = torch.Generator().manual_seed(int(seed))
-    dtype = data.targets.dtype
+    dtype = torch.get_default_dtype()
     ldt = link_dtype(link)
-    width = max(k + data.covariate_dim, d, 64)
+    c = 0 if covariates is None else int(covariates.shape[1])
+    width = max(k + c, d, 64)
     chunk = max(1, 4_000_000 // (num_samples * width))
     means, lows, highs = [], [], []
     qs = torch.tensor([(1 - level) / 2, (1 + level) / 2], dtype=torch.float64)
@@ -117,7 +151,7 @@ def predict(
         with torch.no_grad():
             for i in range(0, n, chunk):
                 pc = p[i : i + chunk]
-                uc = None if data.covariates is None else data.covariates[i : i + chunk].to(ldt)
+                uc = None if covariates is None else covariates[i : i + chunk].to(ldt)
                 z = (torch.rand((num_samples, *pc.shape), generator=gen, dtype=torch.float64) < pc).to(ldt)
                 f = link(z, uc).double()  # [S, n, D]
                 yv = f + sd * torch.randn(f.shape, generator=gen, dtype=torch.float64)
@@ -137,6 +171,29 @@ def predict(
         level=float(level),
         z_prob=p.to(dtype),
     )
+
+
+def predict_judges(
+    result: JudgesFit,
+    answers: Any,
+    *,
+    covariates: Any | None = None,
+    missing: Any | None = None,
+    num_samples: int = 1000,
+    seed: int = 0,
+    level: float = 0.9,
+) -> Prediction:
+    """:func:`predict` for the several-judges model: new items known by their answers
+    ``[N, K, J]`` (the judges of the fit, NaN = missing) and covariates; ``z`` comes from its
+    prior given every judge's answers (:func:`genz_pyro.infer.judge_rates.prior_logits`)."""
+    k, j = result.params.false_yes.shape
+    a = torch.as_tensor(answers).detach() if not isinstance(answers, torch.Tensor) else answers.detach()
+    if a.dim() != 3 or tuple(a.shape[1:]) != (k, j):
+        raise ValueError(f"answers: expected shape [N, {k}, {j}] (the fitted features and judges), got {tuple(a.shape)}")
+    data = _new_items(JudgesData.create, int(a.shape[0]), int(result.sigma2.shape[0]), a, covariates, missing)
+    _check_covariates(result.link, data.covariate_dim)
+    p = torch.sigmoid(prior_logits(data, result.params, result.decoupled))
+    return predictive(result.link, result.sigma2, p, data.covariates, num_samples=num_samples, seed=seed, level=level)
 
 
 def heldout_bound(result: FitResult, data: GenZData, *, sweeps: int = 100) -> float:

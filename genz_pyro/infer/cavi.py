@@ -192,10 +192,14 @@ def gauss_seidel(
     uniforms: torch.Tensor | None = None,
     probs: torch.Tensor | None = None,
     entropy: bool = True,
+    prior: torch.Tensor | None = None,
 ) -> SweepSums:
     """One in-place sweep over the features of ``state [K, N]``.
 
     Field of feature ``k``: ``h_k = base_k + lo_k sm_k - G_kk / 2 - sum_{j != k} G_kj state_j``.
+    ``prior [K, N]`` (optional) replaces the prior part ``lo_k sm_k`` by any table of prior
+    log-odds (the several-judges model, :mod:`genz_pyro.infer.judges`); ``sm`` then only
+    enters the agreement sums and ``eps`` is not used.
 
     Without ``uniforms``: ``state_k <- sigmoid(h_k)`` (exact CAVI coordinate update).
     With ``uniforms [K, N]``: ``state_k <- 1[u_k < sigmoid(h_k)]`` (a Gibbs draw from the exact
@@ -207,7 +211,7 @@ def gauss_seidel(
     """
     k_all, n = state.shape
     gd = g.diagonal().tolist()
-    lo = (torch.log1p(-eps) - torch.log(eps)).tolist()
+    lo = (torch.log1p(-eps) - torch.log(eps)).tolist() if prior is None else None
     agree = torch.zeros(k_all, dtype=torch.float64)
     ent = torch.zeros(k_all, dtype=torch.float64)
     for j0 in range(0, k_all, block):
@@ -215,7 +219,9 @@ def gauss_seidel(
         h = torch.addmm(base[j0:j1], g[j0:j1], state, alpha=-1.0)  # [b, N]
         for i in range(j1 - j0):
             k = j0 + i
-            hk = h[i].add_(state[k], alpha=gd[k]).add_(sm[k], alpha=lo[k]).sub_(0.5 * gd[k])
+            hk = h[i].add_(state[k], alpha=gd[k])
+            hk = hk.add_(sm[k], alpha=lo[k]) if lo is not None else hk.add_(prior[k])  # type: ignore[index]
+            hk = hk.sub_(0.5 * gd[k])
             p = torch.sigmoid(hk)
             agree[k] = torch.dot(sm[k], p)
             if entropy:

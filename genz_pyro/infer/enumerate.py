@@ -26,10 +26,12 @@ from genz_pyro.models.genz import EPS_MAX, check_eps
 __all__ = [
     "ExactPosterior",
     "all_configurations",
+    "config_log_lik",
     "exact_posterior",
     "exact_log_marginal",
     "mean_field_bound_exact",
     "mean_field_optimum",
+    "mean_field_optimum_of",
     "MAX_ENUMERATED_FEATURES",
 ]
 
@@ -98,19 +100,32 @@ def _log_joint(
     if data.missing is not None:
         p1 = p1.masked_fill(data.missing, 0.5)
     log_prior = configs @ torch.log(p1).T + (1 - configs) @ torch.log1p(-p1).T  # [M, N]
+    return log_prior.T + config_log_lik(data.targets, data.covariates, link, sigma2, configs, chunk)
+
+
+def config_log_lik(
+    targets: torch.Tensor,
+    covariates: torch.Tensor | None,
+    link: nn.Module,
+    sigma2: torch.Tensor,
+    configs: torch.Tensor,
+    chunk: int,
+) -> torch.Tensor:
+    """``[N, M]`` ``log N(y_n | f(c_m, u_n), diag(sigma2))`` for every item and configuration
+    (float64; ``targets [N, D]``, ``covariates [N, C]`` or None, ``configs [M, K]``)."""
     dtype = next((p.dtype for p in link.parameters()), torch.get_default_dtype())
-    y = data.targets.double()
-    out = torch.empty(data.num_items, configs.shape[0], dtype=torch.float64)
+    y = targets.double()
+    n = y.shape[0]
+    out = torch.empty(n, configs.shape[0], dtype=torch.float64)
     norm = -0.5 * torch.log(2 * torch.pi * sigma2).sum()
     with torch.no_grad():
-        for start in range(0, data.num_items, chunk):
-            sl = slice(start, min(start + chunk, data.num_items))
+        for start in range(0, n, chunk):
+            sl = slice(start, min(start + chunk, n))
             b = sl.stop - sl.start
-            u = None if data.covariates is None else data.covariates[sl].to(dtype)
+            u = None if covariates is None else covariates[sl].to(dtype)
             z = configs.to(dtype).unsqueeze(1).expand(configs.shape[0], b, configs.shape[1])  # [M, B, K]
             mean = link(z, u).double()  # [M, B, D]
-            loglik = norm - 0.5 * (((y[sl] - mean) ** 2) / sigma2).sum(-1)  # [M, B]
-            out[sl] = (log_prior[:, sl] + loglik).T
+            out[sl] = (norm - 0.5 * (((y[sl] - mean) ** 2) / sigma2).sum(-1)).T  # [B, M]
     return out
 
 
@@ -209,7 +224,6 @@ def mean_field_optimum(
         ``(q [N, K], bound [N])`` in float64.
     """
     post = exact_posterior(data, eps=eps, link=link, sigma2=sigma2, decoupled=decoupled)
-    configs, lj = post.configurations, post.log_joint  # [M, K], [N, M]
     n, k = data.judgments.shape
     if k == 0:
         return torch.zeros(n, 0, dtype=torch.float64), post.log_evidence
@@ -217,6 +231,34 @@ def mean_field_optimum(
     inits = [post.marginals, torch.sigmoid(data.prior_logits(e).double())]
     if starts is not None:
         inits.append(torch.as_tensor(starts, dtype=torch.float64))
+    return mean_field_optimum_of(
+        post, inits, num_random_starts=num_random_starts, max_sweeps=max_sweeps, tol=tol, seed=seed
+    )
+
+
+def mean_field_optimum_of(
+    post: ExactPosterior,
+    inits: list[torch.Tensor],
+    *,
+    num_random_starts: int = 4,
+    max_sweeps: int = 5000,
+    tol: float = 1e-10,
+    seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The best mean-field ``q`` of any enumerated joint ``post`` (see :func:`mean_field_optimum`).
+
+    Args:
+        post: the enumerated joint (``configurations [M, K]``, ``log_joint [N, M]``).
+        inits: ``[N, K]`` starting points; ``num_random_starts`` uniform ones are added.
+
+    Returns:
+        ``(q [N, K], bound [N])`` in float64.
+    """
+    configs, lj = post.configurations, post.log_joint  # [M, K], [N, M]
+    n, k = lj.shape[0], configs.shape[1]
+    if k == 0:
+        return torch.zeros(n, 0, dtype=torch.float64), post.log_evidence
+    inits = list(inits)
     gen = torch.Generator().manual_seed(seed)
     inits += [torch.rand(n, k, generator=gen, dtype=torch.float64) for _ in range(num_random_starts)]
     sign = 2 * configs - 1  # [M, K]
