@@ -1,7 +1,8 @@
 """genz_pyro.fm: foundation models for GenZ (judge / mine / propose).
 
 Light modules are re-exported here; no provider SDK is imported until a backend
-makes its first client (``pip install 'genz-pyro[anthropic]'`` / ``'genz-pyro[openai]'``).
+makes its first client (``pip install 'genz-pyro[anthropic]'`` / ``'genz-pyro[openai]'``), and
+``xllamacpp`` not until a local GGUF model is loaded (``'genz-pyro[local]'``).
 The offline model lives in :mod:`genz_pyro.fm.offline`; ``make_model("offline")`` builds it.
 """
 
@@ -21,6 +22,7 @@ from genz_pyro.fm.errors import (
     ProviderError,
     RateLimitError,
 )
+from genz_pyro.fm.gguf_backend import GGUFModel
 from genz_pyro.fm.llm import CallEstimate, LLMBackend, Price
 from genz_pyro.fm.openai_backend import OpenAIModel
 from genz_pyro.fm.prompts import PROMPT_VERSIONS
@@ -49,6 +51,7 @@ __all__ = [
     "ContextTooLongError",
     "FoundationModel",
     "FoundationModelError",
+    "GGUFModel",
     "Item",
     "JobEstimate",
     "Judgment",

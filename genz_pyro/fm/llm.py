@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
 from .errors import FoundationModelError, MalformedAnswerError
-from .parsing import loads_strict, parse_judgments, parse_mined, parse_proposed
+from .parsing import ParsedJudgments, loads_strict, parse_judgments, parse_mined, parse_proposed
 from .prompts import PROMPT_VERSIONS, Prompt, judge_batch_prompt, judge_single_prompt, mine_prompt, propose_prompt
 from .protocol import CallRecord, FoundationModel, Item, Judgment, MinedFeature, Usage, run_sync
 
@@ -106,13 +106,15 @@ class CallEstimate:
 class Completion:
     """A provider answer: the parsed answer object when the provider returned one
     (tool use), else the raw ``text``; token counts as billed; ``truncated`` when the
-    answer hit ``max_tokens``."""
+    answer hit ``max_tokens``; ``yes_probability``: P(yes) read from the answer's token
+    log-probabilities (one-item judge answers of a backend asked for soft judgments)."""
 
     obj: Any
     text: str
     input_tokens: int
     output_tokens: int
     truncated: bool = False
+    yes_probability: float | None = None
 
 
 _IMAGE_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
@@ -162,10 +164,16 @@ class LLMBackend(FoundationModel, abc.ABC):
         prices: ``{model_prefix: Price or (in_per_mtok, out_per_mtok)}`` overriding :data:`DEFAULT_PRICES`.
         budget: an object with ``reserve(calls=, input_tokens=, output_tokens=, cost_usd=)`` and
             ``settle(reservation, usage)`` (see ``genz_pyro.fm.budget``), or ``None``.
+        soft: soft judgments: each judgment's ``probability`` is P(yes) read from the token
+            log-probabilities of the answer (:mod:`genz_pyro.fm.logprobs`), not a probability the
+            model writes. Needs ``extraction_shape=1`` and a provider that returns logprobs
+            (``supports_soft``).
     """
 
     provider: str = "abstract"
     reports_calls = True
+    #: ``True`` for providers that return token log-probabilities (soft judgments).
+    supports_soft: bool = False
 
     def __init__(
         self,
@@ -184,6 +192,7 @@ class LLMBackend(FoundationModel, abc.ABC):
         max_malformed_retries: int = 2,
         prices: Mapping[str, Price | tuple[float, float]] | None = None,
         budget: Any = None,
+        soft: bool = False,
     ) -> None:
         super().__init__()
         if not isinstance(model, str) or not model.strip():
@@ -201,13 +210,27 @@ class LLMBackend(FoundationModel, abc.ABC):
             raise ValueError(f"temperature must be in [0, 2] or None, got {temperature!r}")
         if not timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        self.with_probability = with_probability
+        if not isinstance(soft, bool):
+            raise ValueError(f"soft must be True or False, got {soft!r}")
+        if soft and not self.supports_soft:
+            raise ValueError(
+                f"soft=True: the {self.provider} backend returns no token log-probabilities; pass soft=False"
+            )
+        if soft and extraction_shape != 1:
+            raise ValueError(
+                "soft=True reads P(yes) per item, so it needs one item per prompt: pass extraction_shape=1 "
+                "(or soft=False to judge batches of items)"
+            )
+        self.soft = soft
+        if soft:
+            self.with_probability = False  # P(yes) comes from the logprobs, not from the answer text
         self.model = model
         self._api_key = api_key
         self.temperature = temperature
         self.max_tokens = max_tokens
         self.extraction_shape = extraction_shape
         self.batch_size = batch_size
-        self.with_probability = with_probability
         self.max_concurrency = max_concurrency
         self.max_retries = max_retries
         self.timeout = float(timeout)
@@ -242,6 +265,7 @@ class LLMBackend(FoundationModel, abc.ABC):
             "extraction_shape": self.extraction_shape,
             "batch_size": self.batch_size if self.extraction_shape == 2 else None,
             "with_probability": self.with_probability if self.extraction_shape == 1 else None,
+            **({"soft": True} if self.soft else {}),
             **self._identity_extras(),
         }
 
@@ -356,10 +380,13 @@ class LLMBackend(FoundationModel, abc.ABC):
         parse: Callable[[Any], T],
         on_call: OnCall | None = None,
         answered: Callable[[T], Sequence[str]] = lambda result: (),
+        refine: Callable[[T, Completion], T] | None = None,
     ) -> T:
         """Send ``prompt`` and parse its answer, re-sending a malformed answer up to
         ``max_malformed_retries`` times. Every call is reported to ``on_call`` (a malformed
-        one with ``used=False``; the parsed one with ``answered(result)`` as its ids)."""
+        one with ``used=False``; the parsed one with ``answered(result)`` as its ids).
+        ``refine(result, completion)`` may add what the completion carries besides its text
+        (the soft P(yes))."""
         params = self.request_params(prompt)
         est = self.estimate(prompt)
         last: MalformedAnswerError | None = None
@@ -372,6 +399,8 @@ class LLMBackend(FoundationModel, abc.ABC):
                     )
                 obj = comp.obj if comp.obj is not None else loads_strict(comp.text)
                 result = parse(obj)
+                if refine is not None:
+                    result = refine(result, comp)
             except MalformedAnswerError as err:
                 if on_call is not None:
                     on_call(CallRecord(prompt.template, prompt.item_ids, comp.text, usage, used=False))
@@ -406,7 +435,7 @@ class LLMBackend(FoundationModel, abc.ABC):
                 )
             parsed = await self._ask(
                 client, prompt, lambda obj, p=prompt: parse_judgments(obj, p.template, p.item_ids), on_call,
-                lambda result: tuple(result.answers),
+                lambda result: tuple(result.answers), self._soft_refine if self.soft else None,
             )
             if parsed.unknown:
                 log.warning("%s: answer named ids that were not asked (ignored): %s", self.name, list(parsed.unknown))
@@ -424,6 +453,18 @@ class LLMBackend(FoundationModel, abc.ABC):
             item_ids=tuple(pending),
             provider=self.provider,
         )
+
+    def _soft_refine(self, parsed: ParsedJudgments, comp: Completion) -> ParsedJudgments:
+        """The parsed one-item answer with its probability replaced by P(yes) from the logprobs
+        (``None``, with a warning, when the answer carries none: only the hard answer is used)."""
+        if len(parsed.answers) != 1:
+            return parsed
+        (i, (value, _)), = parsed.answers.items()
+        if comp.yes_probability is None:
+            log.warning("%s: soft judgment asked but the answer for item %r has no yes/no log-probabilities; "
+                        "its hard answer is used", self.name, i)
+        return ParsedJudgments({i: (value, comp.yes_probability)}, parsed.missing, parsed.unknown,
+                               parsed.conflicting)
 
     async def ajudge(
         self, description: str, items: Mapping[str, Item], *, on_call: OnCall | None = None

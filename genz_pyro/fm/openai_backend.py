@@ -20,18 +20,37 @@ from typing import Any, Mapping
 
 from .errors import AuthenticationError, FoundationModelError, import_sdk
 from .llm import Completion, LLMBackend, translate_sdk_error
+from .logprobs import yes_probability_from_body
 from .prompts import Prompt
 
-__all__ = ["OpenAIModel", "import_openai"]
+__all__ = ["OpenAIModel", "chat_completion", "import_openai"]
 
 DEFAULT_MODEL = "gpt-4.1"
 _STRUCTURED = ("json_schema", "json_object", "none")
 _TOKEN_PARAMS = ("max_tokens", "max_completion_tokens")
+#: alternatives asked per answer token for soft judgments (the OpenAI API allows up to 20)
+TOP_LOGPROBS = 20
 
 
 def import_openai() -> Any:
     """The ``openai`` SDK, or :class:`MissingDependencyError` with the install hint."""
     return import_sdk("openai")
+
+
+def chat_completion(body: Mapping[str, Any], *, soft: bool = False) -> Completion:
+    """Read an OpenAI-shaped chat completion body (the OpenAI API, llama.cpp, vLLM): the
+    answer text, token counts, truncation and, when ``soft``, P(yes) from its logprobs."""
+    usage = body.get("usage") or {}
+    n_in, n_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+    choices = body.get("choices") or [{}]
+    choice = choices[0] or {}
+    message = choice.get("message") or {}
+    text = message.get("content") or ""
+    if message.get("refusal"):
+        text = ""
+    p_yes = yes_probability_from_body(body) if soft and text else None
+    return Completion(None, text, n_in, n_out, truncated=choice.get("finish_reason") == "length",
+                      yes_probability=p_yes)
 
 
 class OpenAIModel(LLMBackend):
@@ -43,10 +62,13 @@ class OpenAIModel(LLMBackend):
         structured: ``"json_schema"`` | ``"json_object"`` | ``"none"`` (see module doc).
         token_param: ``"max_tokens"`` (widely supported) or ``"max_completion_tokens"``
             (required by OpenAI's reasoning models).
-        **kwargs: see :class:`~genz_pyro.fm.llm.LLMBackend`.
+        **kwargs: see :class:`~genz_pyro.fm.llm.LLMBackend`; ``soft=True, extraction_shape=1``
+            asks one-item judge calls for ``logprobs`` with the top 20 alternatives and reads
+            P(yes) from them (:mod:`genz_pyro.fm.logprobs`).
     """
 
     provider = "openai"
+    supports_soft = True
 
     def __init__(
         self,
@@ -98,6 +120,9 @@ class OpenAIModel(LLMBackend):
             if self.structured == "json_object":
                 params["response_format"] = {"type": "json_object"}
         params["messages"] = [{"role": "system", "content": system}, {"role": "user", "content": prompt.user}]
+        if self.soft and prompt.template == "judge_single":
+            params["logprobs"] = True
+            params["top_logprobs"] = TOP_LOGPROBS
         return params
 
     def image_params(self, data: bytes, media_type: str, prompt: str) -> dict[str, Any]:
@@ -116,15 +141,7 @@ class OpenAIModel(LLMBackend):
         return completion.model_dump(mode="json")
 
     def completion_from_body(self, body: Mapping[str, Any], prompt: Prompt | None) -> Completion:
-        usage = body.get("usage") or {}
-        n_in, n_out = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
-        choices = body.get("choices") or [{}]
-        choice = choices[0] or {}
-        message = choice.get("message") or {}
-        text = message.get("content") or ""
-        if message.get("refusal"):
-            text = ""
-        return Completion(None, text, n_in, n_out, truncated=choice.get("finish_reason") == "length")
+        return chat_completion(body, soft=self.soft)
 
     def _map_error(self, err: BaseException) -> FoundationModelError | None:
         openai = import_openai()

