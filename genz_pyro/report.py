@@ -20,7 +20,9 @@ Figures:
   static figure);
 - :func:`plot_eps`: the final features' flip probabilities (bar chart);
 - :func:`plot_cold_start`: the cold-start curve with its 90% band, the model's cosine
-  similarity and its ratings-equivalent.
+  similarity and its ratings-equivalent;
+- :func:`plot_judge_rates`: with several judges (``judges.json``), each judge's false-yes and
+  false-no rate on each feature (which judge is worth paying for).
 
 :func:`write_report` writes every figure that the run's files support and returns
 the paths.
@@ -43,6 +45,7 @@ __all__ = [
     "plot_feature_timeline",
     "plot_eps",
     "plot_cold_start",
+    "plot_judge_rates",
     "load_baselines",
     "load_cold_start",
     "final_record",
@@ -320,12 +323,51 @@ def plot_cold_start(curve: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     return out
 
 
+def plot_judge_rates(rates: Sequence[Mapping[str, Any]], path: str | Path, *, title: str | None = None,
+                     label_width: int = 40) -> Path:
+    """Two heat maps, features x judges: each judge's false-yes rate ``P(yes | z = 0)`` and
+    false-no rate ``P(no | z = 1)`` on each feature, the values written in the cells.
+
+    Args:
+        rates: rows ``{"feature", "judge", "false_yes", "false_no"}`` (``judges.json``'s ``rates``).
+
+    Raises:
+        ValueError: when there is no row.
+    """
+    if not rates:
+        raise ValueError("rates: no (feature, judge) row; fit the several-judges model first")
+    feats = list(dict.fromkeys(str(r["feature"]) for r in rates))
+    judges = list(dict.fromkeys(str(r["judge"]) for r in rates))
+    grids = {key: np.full((len(feats), len(judges)), np.nan) for key in ("false_yes", "false_no")}
+    for r in rates:
+        for key, grid in grids.items():
+            grid[feats.index(str(r["feature"])), judges.index(str(r["judge"]))] = float(r[key])
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(4.0 + 1.6 * len(judges), 1.4 + 0.32 * len(feats)), sharey=True)
+    for ax, (key, grid) in zip(axes, grids.items()):
+        im = ax.imshow(grid, vmin=0.0, vmax=1.0, cmap="Reds", aspect="auto")
+        for (i, j), v in np.ndenumerate(grid):
+            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.6 else "black")
+        ax.set_xticks(np.arange(len(judges)))
+        ax.set_xticklabels([_label(j, 18) for j in judges], fontsize=7, rotation=20, ha="right")
+        ax.set_title("false yes: P(yes | z = 0)" if key == "false_yes" else "false no: P(no | z = 1)", fontsize=8)
+    axes[0].set_yticks(np.arange(len(feats)))
+    axes[0].set_yticklabels([_label(f, label_width) for f in feats], fontsize=7)
+    fig.colorbar(im, ax=list(axes), fraction=0.03)
+    fig.suptitle(title or "Error rates of each judge (0 = trusted; false yes + false no = 1: ignored)", fontsize=9)
+    out = Path(path)
+    fig.savefig(out, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return out
+
+
 # ----------------------------------------------------------------------------- report
 def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
     """Write every figure the run directory supports; return their paths.
 
     Always: ``learning_curves.png`` and ``feature_timeline.png``; ``eps.png`` when the
-    final model has features; ``cold_start.png`` when ``cold_start.json`` exists.
+    final model has features; ``cold_start.png`` when ``cold_start.json`` exists;
+    ``judge_rates.png`` when ``judges.json`` (several judges) has rates.
 
     Args:
         run_dir: a run directory holding ``history.jsonl``.
@@ -364,5 +406,9 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list
         cos = last.metric.get("test", float("nan"))
         paths.append(plot_cold_start(curve, out / "cold_start.png", model_cos=cos if metric_name ==
                                      "mean_cosine_similarity" else None))
+    if (rd / "judges.json").exists():
+        rates = json.loads((rd / "judges.json").read_text(encoding="utf-8")).get("rates") or []
+        if rates:
+            paths.append(plot_judge_rates(rates, out / "judge_rates.png", title=f"{name}: error rates of each judge"))
     return paths
 

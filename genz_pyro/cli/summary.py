@@ -23,7 +23,14 @@ def run_summary(disc: Any) -> dict[str, Any]:
             "cache_hits": sum(r.usage.get("cache_hits", 0) for r in disc.history),
             "cost_usd": sum(r.usage.get("cost_usd", 0.0) for r in disc.history),
         },
+        **({"judges": _judges(disc)} if getattr(disc, "panel", None) is not None else {}),
     }
+
+
+def _judges(disc: Any) -> dict[str, Any]:
+    from genz_pyro.discovery.judges import judges_summary
+
+    return judges_summary(disc)
 
 
 

@@ -26,6 +26,9 @@ Record fields (``StepRecord``):
 ``time``                seconds: ``{"fit": .., "fm": .., "total": ..}``
 ``seed``                the step's derived seed
 ``plan_pos``            position of the step in the pending ``run()`` plan (-1: a direct call)
+``judges``              with a panel of judges (``{}`` otherwise): their names, ``false_yes`` /
+                        ``false_no`` ``[K][J]``, ``pi``, the several-judges model's ``metric``,
+                        each extra judge's ``usage`` (:mod:`genz_pyro.discovery.judges`)
 ======================  =============================================================
 """
 
@@ -82,6 +85,7 @@ class StepRecord:
     time: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     plan_pos: int = -1
+    judges: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist
@@ -86,6 +86,7 @@ def resume(
     *,
     continue_run: bool = True,
     cache: bool = True,
+    judges: Sequence[FoundationModel] = (),
 ) -> "Discovery":
     """See :meth:`Discovery.resume`."""
     rd = Path(run_dir)
@@ -108,6 +109,7 @@ def resume(
         min_activity=cfg["min_activity"],
         max_activity=cfg["max_activity"],
         eps_fixed=cfg.get("eps_fixed"),  # absent from runs started before the option existed
+        **_panel_args(cfg, judges, rd),
     )
     if persist.dataset_fingerprint(obj.items, obj._y.numpy()) != cfg["fingerprint"]:
         raise ValueError(
@@ -117,6 +119,8 @@ def resume(
     obj.run_dir = rd
     obj.history = RunHistory(rd / "history.jsonl")
     obj.model = obj._wrap_cached(model) if cache else model
+    if obj.panel is not None and cache:
+        obj.panel.models = [obj._wrap_cached(m) for m in obj.panel.models]
     n_done = len(obj.history)
     if n_done:
         states = persist.load_checkpoint(rd / "params.pt")
@@ -135,3 +139,16 @@ def resume(
     if continue_run:
         obj.continue_pending()
     return obj
+
+
+def _panel_args(cfg: dict[str, Any], judges: Sequence[FoundationModel], rd: Path) -> dict[str, Any]:
+    """The judges of a resumed run: the same number as it was started with, under its names."""
+    names = cfg.get("judges") or []
+    if len(judges) != len(names):
+        raise ValueError(
+            f"judges: the run in {rd} was started with {len(names)} further judge(s) {names}, got {len(judges)}; "
+            "resume with the same judges (in the same order)"
+        )
+    if not names:
+        return {}
+    return {"judges": list(judges), "judge_names": names, "judges_options": cfg.get("judges_options") or {}}

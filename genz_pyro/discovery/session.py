@@ -34,6 +34,7 @@ from genz_pyro.discovery import persist, plans
 from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, given_step, refine_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord, step_seed, usage_delta
+from genz_pyro.discovery.judges import attach_panel, panel_restore, panel_state, panel_step, write_judges
 from genz_pyro.discovery.scoring import Scorer
 from genz_pyro.fm.protocol import FoundationModel, Item, Usage
 from genz_pyro.infer.result import FitResult
@@ -71,6 +72,8 @@ class Discovery:
         min_activity, max_activity: features judged positive for fewer / more of the
             training items than these shares are discarded at once (paper: 2% / 98%).
         cache: wrap the model in the run directory's cache.
+        judges, judge_names, judges_options: further judges that answer every feature in the
+            model, their names, and ``fit_judges`` options (:mod:`genz_pyro.discovery.judges`).
 
     Attributes:
         history: the :class:`RunHistory` (one record per step).
@@ -94,6 +97,9 @@ class Discovery:
         max_activity: float = 0.98,
         cache: bool = True,
         eps_fixed: float | None = None,
+        judges: Sequence[FoundationModel] = (),
+        judge_names: Sequence[str] | None = None,
+        judges_options: Mapping[str, Any] | None = None,
     ) -> None:
         if not isinstance(model, FoundationModel):
             raise ValueError(
@@ -147,6 +153,7 @@ class Discovery:
         self._result: FitResult | None = None
         self._last_state: dict[str, Any] | None = None
         self._plan: dict[str, Any] | None = None  # the pending run()/zero_shot() plan
+        attach_panel(self, judges, judge_names, judges_options)  # .panel, .panel_answers, .judges_result
 
         if self.run_dir is not None:
             if (self.run_dir / "history.jsonl").exists() and (self.run_dir / "history.jsonl").stat().st_size:
@@ -157,6 +164,8 @@ class Discovery:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.history = RunHistory(self.run_dir / "history.jsonl")
             self.model = self._wrap_cached(model) if cache else model
+            if self.panel is not None and cache:
+                self.panel.models = [self._wrap_cached(m) for m in self.panel.models]
             persist.atomic_write(self.run_dir / "config.json", json.dumps(self._config(), indent=2, sort_keys=True))
 
     # ------------------------------------------------------------- configuration
@@ -186,6 +195,7 @@ class Discovery:
             "exemplars": asdict(self.exemplars),
             "min_activity": self.min_activity,
             "max_activity": self.max_activity,
+            **({"judges": list(self.panel.names), "judges_options": self.judges_options} if self.panel else {}),
         }
 
     # ----------------------------------------------------------------- properties
@@ -282,6 +292,7 @@ class Discovery:
                 dtype=torch.uint8,
             ),
             "fit": persist.fit_to_state(self._result),
+            **({"panel": panel_state(self)} if self.panel is not None else {}),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -294,6 +305,7 @@ class Discovery:
             state["fit"], link=self.spec.link, target_dim=self._y.shape[1],
             covariate_dim=0 if self._u is None else int(self._u.shape[1]),
         )
+        panel_restore(self, state.get("panel"))
         self._last_state = state
 
     def _commit(self, record: StepRecord) -> StepRecord:
@@ -321,6 +333,8 @@ class Discovery:
             predictions=self._predict_rows(np.arange(len(self.ids)), self._result, self.judgments),
             targets=self._y.numpy(),
         )
+        if self.panel is not None and len(self.history):
+            write_judges(self.run_dir, self.history[-1].judges, self.descriptions)
 
     def _record(self, **fields: Any) -> StepRecord:
         res = self._result
@@ -330,6 +344,7 @@ class Discovery:
             eps_all=[] if res is None else [float(e) for e in res.eps],
             metric=self._metrics(res, self.judgments),
             bound=float("nan") if res is None else float(res.bound),
+            judges=panel_step(self) if self.panel is not None else {},
             **fields,
         )
 
@@ -577,6 +592,7 @@ class Discovery:
         *,
         continue_run: bool = True,
         cache: bool = True,
+        judges: Sequence[FoundationModel] = (),
     ) -> "Discovery":
         """Reopen the run in ``run_dir`` and (by default) finish its pending plan.
 
@@ -587,7 +603,7 @@ class Discovery:
         Raises:
             ValueError: when ``run_dir`` holds no run or the dataset differs.
         """
-        return plans.resume(cls, run_dir, dataset, model, continue_run=continue_run, cache=cache)
+        return plans.resume(cls, run_dir, dataset, model, continue_run=continue_run, cache=cache, judges=judges)
 
     def continue_pending(self) -> None:
         """Finish the pending plan (an interrupted ``run`` or ``zero_shot``), if any."""

@@ -20,7 +20,8 @@ import hashlib
 from dataclasses import replace
 from typing import Any, Callable, Mapping
 
-from genz_pyro.fm.protocol import CallRecord, FoundationModel, Item, Judgment, MinedFeature
+from genz_pyro.fm.protocol import CallRecord, FoundationModel, Item, Judgment
+from genz_pyro.fm.wrapper import Wrapper
 
 __all__ = ["FlipModel", "flip_uniform"]
 
@@ -32,7 +33,7 @@ def flip_uniform(description: str, item_id: str, seed: int) -> float:
     return int.from_bytes(h.digest(), "big") / 2.0**64
 
 
-class FlipModel(FoundationModel):
+class FlipModel(Wrapper):
     """Wrap ``inner`` and flip each of its judgments with probability ``rate``.
 
     Args:
@@ -46,42 +47,21 @@ class FlipModel(FoundationModel):
     """
 
     def __init__(self, inner: FoundationModel, rate: float, seed: int = 0) -> None:
-        super().__init__()
-        if not isinstance(inner, FoundationModel):
-            raise ValueError(f"inner: expected a FoundationModel, got {type(inner).__name__}")
+        super().__init__(inner)
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0.0 <= float(rate) <= 1.0:
             raise ValueError(f"rate: expected a flip probability in [0, 1], got {rate!r}")
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed: expected an int, got {seed!r}")
-        self.inner = inner
         self.rate = float(rate)
         self.seed = seed
-        self.usage = inner.usage
-
-    def __getattr__(self, attr: str) -> Any:
-        """Other attributes (``batch_size``, ``max_concurrency``, ...) are the inner model's."""
-        if attr.startswith("__") or attr == "inner":
-            raise AttributeError(attr)
-        return getattr(self.inner, attr)
 
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"flip({self.inner.name},rate={self.rate:g},seed={self.seed})"
 
-    @property
-    def reports_calls(self) -> bool:  # type: ignore[override]
-        """The inner model's: the ``on_call`` hook is passed through."""
-        return bool(getattr(self.inner, "reports_calls", False))
-
-    @staticmethod
-    def _hook(on_call: Callable[[CallRecord], None] | None) -> dict[str, Any]:
-        return {} if on_call is None else {"on_call": on_call}
-
     def cache_identity(self) -> dict[str, Any]:
         """The inner model's identity plus the flip rate and seed."""
-        ident = getattr(self.inner, "cache_identity", None)
-        base = dict(ident()) if callable(ident) else {"name": self.inner.name}
-        return {**base, "flip_rate": self.rate, "flip_seed": self.seed}
+        return {**self.inner_identity(), "flip_rate": self.rate, "flip_seed": self.seed}
 
     def flips(self, description: str, item_id: str) -> bool:
         """Whether judgment ``(description, item_id)`` is flipped."""
@@ -100,20 +80,3 @@ class FlipModel(FoundationModel):
                 j = replace(j, value=not j.value, probability=prob)
             out[k] = j
         return out
-
-    async def amine(
-        self,
-        positives: Mapping[str, Item],
-        negatives: Mapping[str, Item],
-        *,
-        avoid: tuple[str, ...] = (),
-        on_call: Callable[[CallRecord], None] | None = None,
-    ) -> MinedFeature:
-        """Passed through to the inner model."""
-        return await self.inner.amine(positives, negatives, avoid=avoid, **self._hook(on_call))  # type: ignore[call-arg]
-
-    async def apropose(
-        self, task: str, examples: Mapping[str, Item], n: int, *, on_call: Callable[[CallRecord], None] | None = None
-    ) -> list[str]:
-        """Passed through to the inner model."""
-        return await self.inner.apropose(task, examples, n, **self._hook(on_call))  # type: ignore[call-arg]
