@@ -46,9 +46,11 @@ class GenZData:
     """The observed part of a GenZ model.
 
     Attributes:
-        judgments: ``[N, K]`` float tensor with values in ``{0, 1}``: the foundation
-            model's yes/no answer for feature ``k`` on item ``n``. Entries where
-            ``missing`` is True hold 0 and are ignored (uninformative prior 0.5).
+        judgments: ``[N, K]`` float tensor with values in ``[0, 1]``: the foundation
+            model's yes/no answer for feature ``k`` on item ``n`` (0 or 1), or a soft
+            judgment, the model's P(yes) (then the prior of ``z`` is
+            ``s (1 - eps) + (1 - s) eps``; :attr:`is_soft`). Entries where ``missing`` is
+            True hold 0 and are ignored (uninformative prior 0.5).
         targets: ``[N, D]`` float tensor, ``D >= 1``.
         covariates: ``[N, C]`` float tensor or ``None``: numeric inputs given straight
             to the link (the link adds its own intercept; do not include a constant
@@ -77,7 +79,8 @@ class GenZData:
         """Validate and convert raw inputs.
 
         Args:
-            judgments: ``[N, K]`` array of 0/1 (bool or numbers). ``K = 0`` is valid:
+            judgments: ``[N, K]`` array of 0/1 (bool or numbers) or of soft judgments
+                P(yes) in ``[0, 1]``. ``K = 0`` is valid:
                 pass an array of shape ``[N, 0]``. NaN entries are treated as missing
                 judgments when ``missing`` is not given.
             targets: ``[N, D]`` or ``[N]`` (promoted to ``[N, 1]``) finite numbers.
@@ -130,12 +133,13 @@ class GenZData:
         s = torch.where(m, torch.zeros_like(s), s)
         if not torch.isfinite(s).all():
             raise ValueError("judgments: contains inf; judgments must be 0 or 1 (NaN marks a missing judgment)")
-        nonbinary = (s != 0) & (s != 1)
-        if nonbinary.any():
-            i, j = (int(v) for v in nonbinary.nonzero()[0])
+        outside = (s < 0) | (s > 1)
+        if outside.any():
+            i, j = (int(v) for v in outside.nonzero()[0])
             raise ValueError(
-                f"judgments: must be 0 or 1, found {float(s[i, j])} at item {i}, feature {j}; "
-                "threshold probabilities (e.g. p > 0.5) or mark unknown answers in `missing`"
+                f"judgments: must be 0 or 1, or a soft judgment P(yes) in [0, 1]; found {float(s[i, j]):g} at "
+                f"item {i}, feature {j}; pass probabilities, not logits or percentages, and mark unknown "
+                "answers in `missing`"
             )
         mask = m if bool(m.any()) else None
 
@@ -192,8 +196,15 @@ class GenZData:
         """C (0 when there are no covariates)."""
         return 0 if self.covariates is None else int(self.covariates.shape[1])
 
+    @property
+    def is_soft(self) -> bool:
+        """True when some judgment is strictly between 0 and 1 (a soft judgment P(yes))."""
+        s = self.judgments
+        return bool(((s > 0) & (s < 1)).any())
+
     def prior_logits(self, eps: torch.Tensor) -> torch.Tensor:
-        """Prior log-odds of ``z_nk = 1``: ``(2 s - 1) log((1 - eps) / eps)``; 0 where missing.
+        """Prior log-odds of ``z_nk = 1``: ``logit(s (1 - eps) + (1 - s) eps)``, which is
+        ``(2 s - 1) log((1 - eps) / eps)`` for a hard judgment; 0 where missing.
 
         Args:
             eps: ``[K]`` flip probabilities in ``(0, 0.5]``.
@@ -202,7 +213,12 @@ class GenZData:
             ``[N, K]`` tensor.
         """
         lo = torch.log1p(-eps) - torch.log(eps)
-        out = (2 * self.judgments - 1) * lo
+        if self.is_soft:
+            s = self.judgments
+            p1 = s * (1 - eps) + (1 - s) * eps  # P(z = 1 | s), in [eps, 1 - eps]
+            out = torch.log(p1) - torch.log1p(-p1)
+        else:
+            out = (2 * self.judgments - 1) * lo
         if self.missing is not None:
             out = out.masked_fill(self.missing, 0.0)
         return out

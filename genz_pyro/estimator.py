@@ -78,6 +78,10 @@ class GenZRegressor:
             (``None``: learned, as in the paper; see ``genz_pyro.discovery.FitSpec``).
         min_activity: discard features judged positive for fewer than this share of the
             training items (paper: 0.02).
+        judge_model: judge every item with this model (a :class:`FoundationModel` or a spec such
+            as ``"gguf:PATH"``) and mine with ``model``; ``None``: ``model`` does both.
+        soft: judgments as P(yes) (``True``), as yes/no (``False``) or as the judging model
+            gives them (``None``; see ``genz_pyro.discovery.Discovery``).
 
     Attributes (after ``fit``):
         features_: the discovered descriptions (``K``).
@@ -109,6 +113,8 @@ class GenZRegressor:
         fit_options: Mapping[str, Any] | None = None,
         eps_fixed: float | None = None,
         min_activity: float = 0.02,
+        judge_model: str | FoundationModel | None = None,
+        soft: bool | None = None,
     ) -> None:
         self.model = model
         self.link = link
@@ -129,13 +135,15 @@ class GenZRegressor:
         self.fit_options = fit_options
         self.eps_fixed = eps_fixed
         self.min_activity = min_activity
+        self.judge_model = judge_model
+        self.soft = soft
 
     # ---------------------------------------------------------------- helpers
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The constructor arguments (scikit-learn convention)."""
         keys = ("model", "link", "engine", "algorithm", "cycles", "n_add", "n_remove", "add_algorithm",
                 "zero_shot_n", "metric", "seed", "run_dir", "cache", "budget", "base_url", "val_fraction",
-                "fit_options", "eps_fixed", "min_activity")
+                "fit_options", "eps_fixed", "min_activity", "judge_model", "soft")
         return {k: getattr(self, k) for k in keys}
 
     def set_params(self, **params: Any) -> "GenZRegressor":
@@ -147,24 +155,26 @@ class GenZRegressor:
             setattr(self, k, v)
         return self
 
-    def _build_model(self) -> FoundationModel:
+    def _build_model(self, spec: Any = None, arg: str = "model") -> FoundationModel:
+        """The foundation model of ``spec`` (default ``self.model``), cached when ``cache`` is set."""
         from genz_pyro.fm.cache import JudgmentCache
         from genz_pyro.fm.cached import CachedModel
 
-        if isinstance(self.model, FoundationModel):
-            fm = self.model
-        elif isinstance(self.model, str):
+        spec = self.model if spec is None else spec
+        if isinstance(spec, FoundationModel):
+            fm = spec
+        elif isinstance(spec, str):
             from genz_pyro.fm.registry import make_model
 
             kwargs: dict[str, Any] = {}
-            if self.model.strip() != "offline":
+            if spec.strip() != "offline":
                 if self.budget is not None:
                     kwargs["budget"] = self.budget
-                if self.base_url is not None:
+                if self.base_url is not None and arg == "model":
                     kwargs["base_url"] = self.base_url
-            fm = make_model(self.model, **kwargs)
+            fm = make_model(spec, **kwargs)
         else:
-            raise ValueError(f"model: expected a FoundationModel or a spec such as 'offline', got {self.model!r}")
+            raise ValueError(f"{arg}: expected a FoundationModel or a spec such as 'offline', got {spec!r}")
         if self.cache is not None and not isinstance(fm, CachedModel):
             cache = self.cache if isinstance(self.cache, JudgmentCache) else JudgmentCache(self.cache)
             fm = CachedModel(fm, cache)
@@ -228,9 +238,11 @@ class GenZRegressor:
         ds = Dataset(name="estimator", items=its, targets=yy, covariates=u, train=train, val=val,
                      test=np.zeros(0, dtype=np.int64),
                      task="Predict the target value of each item.")
+        judge = None if self.judge_model is None else self._build_model(self.judge_model, "judge_model")
         disc = Discovery(ds, self._build_model(), link=self.link, engine=self.engine, metric=self.metric,
                          seed=self.seed, run_dir=self.run_dir, fit_options=self.fit_options,
-                         eps_fixed=self.eps_fixed, min_activity=self.min_activity)
+                         eps_fixed=self.eps_fixed, min_activity=self.min_activity, judge_model=judge,
+                         soft=self.soft)
         if zero_shot:
             disc.zero_shot(self.zero_shot_n)
         else:

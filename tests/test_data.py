@@ -41,7 +41,7 @@ BAD_DATA = [
     # (case, kwargs, argument named in the message, a word of the fix)
     ("judgments rows", _with(judgments=lambda s: s[:4]), "judgments", "one row per item"),
     ("judgments 3-d", _with(judgments=lambda s: s[None]), "judgments", "shape"),
-    ("judgments non-binary", _with(judgments=lambda s: _set(s, (1, 2), 0.7)), "judgments", "threshold"),
+    ("judgments outside [0, 1]", _with(judgments=lambda s: _set(s, (1, 2), 1.7)), "judgments", "probabilities"),
     ("judgments inf", _with(judgments=lambda s: _set(s, (0, 0), np.inf)), "judgments", "0 or 1"),
     ("judgments text", _with(judgments=[["yes"] * K] * N), "judgments", "numeric"),
     ("targets NaN", _with(targets=lambda y: _set(y, (3, 1), np.nan)), "targets", "impute"),

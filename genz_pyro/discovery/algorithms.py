@@ -28,6 +28,7 @@ from genz_pyro.data import GenZData
 from genz_pyro.discovery.exemplars import ExemplarConfig, ExemplarSplit, sample_exemplars
 from genz_pyro.discovery.subgroups import Subgroup, ranked_subgroups, scaled_sq_error
 from genz_pyro.fm.errors import NoFeatureFoundError
+from genz_pyro.fm.mixed import judgment_column, uses_soft_judgments
 from genz_pyro.fm.protocol import FoundationModel, Item
 from genz_pyro.infer.result import FitResult
 
@@ -388,7 +389,7 @@ def _judge_and_filter(
             f"model: judge({description!r}) returned no answer for {len(missing)} item(s), first {missing[0]!r}; "
             "a FoundationModel must answer every item id it is given"
         )
-    s_all = np.array([1.0 if answers[i].value else 0.0 for i in ids])
+    s_all = judgment_column(answers, ids, soft=uses_soft_judgments(model))
     s_train = torch.as_tensor(s_all[train], dtype=dtype)
     activity = float(s_all[train].mean())
     reason = ""

@@ -87,6 +87,8 @@ def resume(
     continue_run: bool = True,
     cache: bool = True,
     judges: Sequence[FoundationModel] = (),
+    judge_model: FoundationModel | None = None,
+    soft: bool | None = None,
 ) -> "Discovery":
     """See :meth:`Discovery.resume`."""
     rd = Path(run_dir)
@@ -118,7 +120,12 @@ def resume(
         )
     obj.run_dir = rd
     obj.history = RunHistory(rd / "history.jsonl")
-    obj.model = obj._wrap_cached(model) if cache else model
+    if cfg.get("judge_model") and judge_model is None:
+        raise ValueError(
+            f"judge_model: the run in {rd} judged with {cfg['judge_model']!r}; resume it with the same "
+            "judge_model= (its answers are in the run's cache)"
+        )
+    obj._use_models(model, judge_model, soft if soft is not None else cfg.get("soft"), cache)
     if obj.panel is not None and cache:
         obj.panel.models = [obj._wrap_cached(m) for m in obj.panel.models]
     n_done = len(obj.history)

@@ -36,6 +36,7 @@ from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord, step_seed, usage_delta
 from genz_pyro.discovery.judges import attach_panel, panel_restore, panel_state, panel_step, write_judges
 from genz_pyro.discovery.scoring import Scorer
+from genz_pyro.fm.mixed import MixedModel, judgment_column, uses_soft_judgments
 from genz_pyro.fm.protocol import FoundationModel, Item, Usage
 from genz_pyro.infer.result import FitResult
 
@@ -74,6 +75,12 @@ class Discovery:
         cache: wrap the model in the run directory's cache.
         judges, judge_names, judges_options: further judges that answer every feature in the
             model, their names, and ``fit_judges`` options (:mod:`genz_pyro.discovery.judges`).
+        judge_model: judge every item with this model, mine (and propose) with ``model``
+            (a strong model words the features, a cheap or local one answers for every item);
+            each is cached on its own. ``None``: ``model`` does both.
+        soft: judgments enter the model as P(yes) (``True``), as yes/no (``False``), or as
+            the judging model gives them (``None``: soft when it was asked for soft
+            judgments, e.g. a ``gguf:`` model; see :mod:`genz_pyro.fm.mixed`).
 
     Attributes:
         history: the :class:`RunHistory` (one record per step).
@@ -100,12 +107,21 @@ class Discovery:
         judges: Sequence[FoundationModel] = (),
         judge_names: Sequence[str] | None = None,
         judges_options: Mapping[str, Any] | None = None,
+        judge_model: FoundationModel | None = None,
+        soft: bool | None = None,
     ) -> None:
         if not isinstance(model, FoundationModel):
             raise ValueError(
                 f"model: expected a genz_pyro FoundationModel, got {type(model).__name__}; "
                 "use OfflineModel(), AnthropicModel(...) or OpenAIModel(...)"
             )
+        if judge_model is not None and not isinstance(judge_model, FoundationModel):
+            raise ValueError(
+                f"judge_model: expected a genz_pyro FoundationModel or None, got {type(judge_model).__name__}; "
+                "e.g. make_model('gguf:PATH')"
+            )
+        if soft is not None and not isinstance(soft, bool):
+            raise ValueError(f"soft: must be True, False or None, got {soft!r}")
         if not isinstance(link, str) or link not in ("linear", "mlp"):
             raise ValueError(f"link: discovery needs a link name, 'linear' or 'mlp', got {link!r}")
         if not 0.0 <= min_activity < max_activity <= 1.0:
@@ -163,12 +179,24 @@ class Discovery:
                 )
             self.run_dir.mkdir(parents=True, exist_ok=True)
             self.history = RunHistory(self.run_dir / "history.jsonl")
-            self.model = self._wrap_cached(model) if cache else model
+        self._use_models(model, judge_model, soft, cache)
+        if self.run_dir is not None:
             if self.panel is not None and cache:
                 self.panel.models = [self._wrap_cached(m) for m in self.panel.models]
             persist.atomic_write(self.run_dir / "config.json", json.dumps(self._config(), indent=2, sort_keys=True))
 
     # ------------------------------------------------------------- configuration
+    def _use_models(
+        self, model: FoundationModel, judge_model: FoundationModel | None, soft: bool | None, cache: bool
+    ) -> None:
+        """Set ``self.model``: ``model`` (cached in the run directory unless ``cache=False``), mixed
+        with ``judge_model`` (cached on its own) and the ``soft`` choice when either is given."""
+        wrap = self._wrap_cached if (cache and self.run_dir is not None) else (lambda m: m)
+        self.model = wrap(model)
+        if judge_model is not None or soft is not None:
+            judge = self.model if judge_model is None else wrap(judge_model)
+            self.model = MixedModel(self.model, judge, soft=soft)
+
     def _wrap_cached(self, model: FoundationModel) -> FoundationModel:
         from genz_pyro.fm.cache import JudgmentCache
         from genz_pyro.fm.cached import CachedModel
@@ -196,7 +224,14 @@ class Discovery:
             "min_activity": self.min_activity,
             "max_activity": self.max_activity,
             **({"judges": list(self.panel.names), "judges_options": self.judges_options} if self.panel else {}),
+            **self._judging_config(),
         }
+
+    def _judging_config(self) -> dict[str, Any]:
+        """``judge_model`` (name) and ``soft`` when the run judges with another model or chose soft."""
+        if not isinstance(self.model, MixedModel):
+            return {}
+        return {"judge_model": self.model.judge_model.name, "soft": self.model.soft}
 
     # ----------------------------------------------------------------- properties
     @property
@@ -244,7 +279,7 @@ class Discovery:
             s = np.zeros((len(new), len(self.descriptions)))
             for j, desc in enumerate(self.descriptions):
                 ans = self.model.judge(desc, new)
-                s[:, j] = [1.0 if ans[i].value else 0.0 for i in new]
+                s[:, j] = judgment_column(ans, list(new), soft=uses_soft_judgments(self.model))
             u = None
             if self._u is not None:
                 if covariates is None:
@@ -593,17 +628,22 @@ class Discovery:
         continue_run: bool = True,
         cache: bool = True,
         judges: Sequence[FoundationModel] = (),
+        judge_model: FoundationModel | None = None,
+        soft: bool | None = None,
     ) -> "Discovery":
         """Reopen the run in ``run_dir`` and (by default) finish its pending plan.
 
         The settings come from ``run_dir/config.json``; the state after the last
         recorded step comes from ``params.pt``; a step in flight when the run died is
-        redone, its foundation-model answers served by ``run_dir/cache.sqlite``.
+        redone, its foundation-model answers served by ``run_dir/cache.sqlite``. A run that
+        judged with a ``judge_model`` needs the same one again; ``soft`` defaults to the run's.
 
         Raises:
-            ValueError: when ``run_dir`` holds no run or the dataset differs.
+            ValueError: when ``run_dir`` holds no run, the dataset differs, or the run's
+                ``judge_model`` is not given.
         """
-        return plans.resume(cls, run_dir, dataset, model, continue_run=continue_run, cache=cache, judges=judges)
+        return plans.resume(cls, run_dir, dataset, model, continue_run=continue_run, cache=cache, judges=judges,
+                            judge_model=judge_model, soft=soft)
 
     def continue_pending(self) -> None:
         """Finish the pending plan (an interrupted ``run`` or ``zero_shot``), if any."""

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from genz_pyro.discovery.history import StepRecord
+from genz_pyro.fm.mixed import judgment_column, uses_soft_judgments
 
 if TYPE_CHECKING:  # pragma: no cover
     from genz_pyro.discovery.session import Discovery
@@ -69,7 +70,7 @@ def _propose(disc: "Discovery", *, n: int, num_examples: int, pos: int) -> StepR
         if not desc or desc in kept or desc in dropped:
             continue
         ans = disc.model.judge(desc, disc.items)
-        s = np.array([1.0 if ans[i].value else 0.0 for i in disc.ids])
+        s = judgment_column(ans, disc.ids, soft=uses_soft_judgments(disc.model))
         disc.pool[desc] = s
         act = float(s[disc.train].mean())
         if act < disc.min_activity or act > disc.max_activity or any(np.array_equal(s, c) for c in cols):

@@ -76,7 +76,17 @@ def expected_agreement(q: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
 def expected_log_prior(
     q: torch.Tensor, s: torch.Tensor, eps: torch.Tensor, missing: torch.Tensor | None = None
 ) -> torch.Tensor:
-    """``E_q[log p(z_nk | s_nk, eps_k)]``, elementwise ``[N, K]`` (``log 0.5`` where missing)."""
+    """``E_q[log p(z_nk | s_nk, eps_k)]``, elementwise ``[N, K]`` (``log 0.5`` where missing).
+
+    For hard judgments ``a log(1 - eps) + (1 - a) log eps`` with the expected agreement ``a``;
+    for soft ones (``s`` in ``(0, 1)``) ``q log p1 + (1 - q) log(1 - p1)`` with
+    ``p1 = s (1 - eps) + (1 - s) eps`` (the same value where ``s`` is 0 or 1)."""
+    if bool(((s > 0) & (s < 1)).any()):
+        p1 = s * (1.0 - eps) + (1.0 - s) * eps
+        out = q * torch.log(p1) + (1.0 - q) * torch.log1p(-p1)
+        if missing is not None:
+            out = out.masked_fill(missing, math.log(0.5))
+        return out
     a = expected_agreement(q, s)
     out = a * torch.log1p(-eps) + (1.0 - a) * torch.log(eps)
     if missing is not None:

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 import torch
 
 from genz_pyro.data import GenZData
-from genz_pyro.infer.bound import bernoulli_entropy, bernoulli_entropy_from_logit
+from genz_pyro.infer.bound import bernoulli_entropy, bernoulli_entropy_from_logit, expected_log_prior
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, update_eps
+from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink
 
 __all__ = [
@@ -43,6 +43,8 @@ __all__ = [
     "SweepSums",
     "gauss_seidel",
     "bound_linear",
+    "soft_prior",
+    "soft_step",
     "linear_link_from",
     "weight_from_link",
     "fit_cavi",
@@ -250,6 +252,7 @@ def bound_linear(
     entropy: float,
     *,
     e: torch.Tensor | None = None,
+    prior: float | None = None,
 ) -> float:
     """Total mean-field bound from sufficient statistics (no ``O(N)`` work).
 
@@ -258,12 +261,34 @@ def bound_linear(
         entropy: summed entropy of ``q``.
         e: ``[D]`` expected squared residuals, when already known (then ``szz`` and ``szy``
             are not used and may be ``None``).
+        prior: the summed expected log prior, when already known (soft judgments:
+            :func:`soft_prior_term`); then ``agree`` is not used.
     """
     if e is None:
         e = ld.yy - 2.0 * (w * szy).sum(0) + (w * (szz @ w)).sum(0)
     ll = -0.5 * ld.n * (ld.y.shape[1] * _LOG_2PI + float(torch.log(sigma2).sum())) - 0.5 * float((e / sigma2).sum())
-    prior = float((agree * torch.log1p(-eps) + (ld.count - agree) * torch.log(eps)).sum())
-    return ll + prior + ld.n_missing * math.log(0.5) + entropy
+    if prior is not None:
+        return ll + prior + entropy
+    prior_sum = float((agree * torch.log1p(-eps) + (ld.count - agree) * torch.log(eps)).sum())
+    return ll + prior_sum + ld.n_missing * math.log(0.5) + entropy
+
+
+def soft_prior(data: GenZData, eps: torch.Tensor) -> torch.Tensor | None:
+    """``[K, N]`` prior log-odds table for :func:`gauss_seidel` when ``data`` has soft
+    judgments (``logit(s (1 - eps) + (1 - s) eps)``, 0 where missing); ``None`` for hard ones
+    (the engine then uses ``(2 s - 1) log((1 - eps) / eps)`` through ``sm``)."""
+    if not data.is_soft:
+        return None
+    return data.prior_logits(eps.double()).double().T.contiguous()
+
+
+def soft_step(data: GenZData, q: torch.Tensor, eps: torch.Tensor, learn: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Soft judgments: the eps M step at ``q [N, K]`` (:func:`~genz_pyro.infer.start.soft_update_eps`)
+    and the summed expected log prior at the new eps (for :func:`bound_linear`)."""
+    s = data.judgments.double()
+    mask = torch.ones_like(s) if data.missing is None else (~data.missing).double()
+    eps = soft_update_eps(q, s, mask, eps, learn)
+    return eps, float(expected_log_prior(q, s, eps, data.missing).sum())
 
 
 def linear_link_from(w: torch.Tensor, k: int, dtype: torch.dtype) -> LinearLink:
@@ -327,6 +352,9 @@ def fit_cavi(
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         szz, szy = suff_stats(ld, qt, mean_field=True)
         w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
+        if data.is_soft:
+            eps, prior = soft_step(data, qt.T, eps, start.learn)
+            return w, sigma2, eps, bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent, prior=prior)
         eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
         return w, sigma2, eps, bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent)
 
@@ -341,7 +369,7 @@ def fit_cavi(
                 beta = sweeps / (anneal + 1)
                 base, g = base * beta, g * beta
             for _ in range(e_sweeps):
-                sums = gauss_seidel(qt, base, g, ld.sm, eps, block=block_size)
+                sums = gauss_seidel(qt, base, g, ld.sm, eps, block=block_size, prior=soft_prior(data, eps))
             w, sigma2, eps, b = stats_and_m(eps, ld.c0 + sums.agree, float(sums.entropy.sum()))
         else:
             w, sigma2, eps, b = stats_and_m(eps, ld.c0, 0.0)

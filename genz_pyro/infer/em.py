@@ -35,7 +35,7 @@ from torch import nn
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import link_dtype, mean_field_bound
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, update_eps
+from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink, make_link
 
 __all__ = ["LinkTrainer", "init_link", "forced_logits", "fit_em"]
@@ -295,8 +295,11 @@ def fit_em(
                 zhat = q
         trainer.m_step(zhat, sigma2)
         sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
-        disagree = (mask * (q * (1 - s) + (1 - q) * s)).sum(0)
-        eps = update_eps(disagree, count, eps, start.learn)
+        if data.is_soft:
+            eps = soft_update_eps(q, s, mask, eps, start.learn)
+        else:
+            disagree = (mask * (q * (1 - s) + (1 - q) * s)).sum(0)
+            eps = update_eps(disagree, count, eps, start.learn)
         b = float(mean_field_bound(data, q, eps, module, sigma2, num_samples=bound_samples, seed=seed).sum())
         history.append(b)
         if k == 0 or (abs(b - prev) < tol * n and (at == "mean" or changed == 0 or not trainer.closed_form)):

@@ -52,7 +52,15 @@ from torch import nn
 
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import mean_field_bound
-from genz_pyro.infer.cavi import e_field, fit_cavi, gauss_seidel, prepare_linear, suff_stats, weight_from_link
+from genz_pyro.infer.cavi import (
+    e_field,
+    fit_cavi,
+    gauss_seidel,
+    prepare_linear,
+    soft_prior,
+    suff_stats,
+    weight_from_link,
+)
 from genz_pyro.infer.em import LinkTrainer, fit_em, forced_logits
 from genz_pyro.infer.moments import fit_moments, moments_applicable
 from genz_pyro.infer.result import FitResult
@@ -60,9 +68,14 @@ from genz_pyro.infer.sem import fit_sem
 from genz_pyro.infer.start import prepare_start
 from genz_pyro.models.links import LinearLink
 
-__all__ = ["ENGINES", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "MOMENTS_MAX_SCALE_RATIO", "default_engine", "fit", "posterior"]
+__all__ = ["ENGINES", "SOFT_REFUSED", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "MOMENTS_MAX_SCALE_RATIO", "default_engine", "fit", "posterior"]
 
 ENGINES = ("sem", "cavi", "em", "svi", "exact", "moments")
+#: Engines that refuse soft judgments, and why.
+SOFT_REFUSED = {
+    "exact": "its E step tabulates the prior from the sign 2 s - 1",
+    "moments": "its moment equations are those of binary judgments",
+}
 DEFAULT_ENGINE = "sem"
 """The default engine wherever :func:`default_engine` does not choose ``"moments"``."""
 MOMENTS_MIN_ITEMS = 10_000
@@ -151,6 +164,13 @@ def fit(
     if max_sweeps < 1:
         raise ValueError(f"max_sweeps: must be >= 1, got {max_sweeps}")
     start = prepare_start(data, eps=eps, decoupled=decoupled, learn_eps=learn_eps, q_init=q_init)
+    if data.is_soft and name in SOFT_REFUSED:
+        raise ValueError(
+            f"engine: {name!r} assumes hard 0/1 judgments ({SOFT_REFUSED[name]}); with soft judgments P(yes) "
+            "use engine='sem', 'cavi', 'em' or 'svi' (or threshold the judgments, s > 0.5)"
+        )
+    if name is None and data.is_soft:
+        name = DEFAULT_ENGINE  # the moments assume hard judgments
     if name is None:
         # engine options are meant for SEM: they keep it
         name = DEFAULT_ENGINE if engine_options else default_engine(data, link, start.decoupled)
@@ -280,7 +300,7 @@ def posterior(
         qt = q.T.contiguous()
         for _ in range(sweeps):
             old = qt.clone()
-            gauss_seidel(qt, base, g, ld.sm, eps, block=block_size)
+            gauss_seidel(qt, base, g, ld.sm, eps, block=block_size, prior=soft_prior(data, eps))
             if float((qt - old).abs().max()) < tol:
                 break
         return qt.T.to(data.targets.dtype)

@@ -37,6 +37,8 @@ from torch import nn
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import mean_field_bound
 from genz_pyro.infer.cavi import (
+    soft_prior,
+    soft_step,
     bound_linear,
     e_field,
     fit_cavi,
@@ -48,7 +50,7 @@ from genz_pyro.infer.cavi import (
 )
 from genz_pyro.infer.em import LinkTrainer, forced_logits, init_link
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, update_eps
+from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink
 
 __all__ = ["fit_sem"]
@@ -143,6 +145,7 @@ def _sem_linear(
 ) -> FitResult:
     ld = prepare_linear(data)
     k, n = ld.k, ld.n
+    soft = data.is_soft
     zt = (torch.rand(k, n, generator=gen, dtype=torch.float64) < start.q.T).double()
     eps = start.eps.clone()
     szz, szy = suff_stats(ld, start.q.T.contiguous(), mean_field=True)
@@ -164,12 +167,17 @@ def _sem_linear(
         if k:
             base, g = e_field(ld, w, sigma2)
             uni = torch.rand(k, n, generator=gen, dtype=torch.float32)
-            sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs, entropy=False)
+            sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs, entropy=False,
+                                prior=soft_prior(data, eps))
             agree = ld.c0 + sums.agree
         szz, szy = suff_stats(ld, zt, mean_field=False)
         w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
-        eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
-        history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent))
+        if soft and k:
+            eps, prior = soft_step(data, probs.T, eps, start.learn)
+            history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent, prior=prior))
+        else:
+            eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
+            history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent))
         eps_trace.append(eps)
         if averaging == 0 and not converged:
             converged = _window_stop(history, window, tol * n) or _eps_stable(eps_trace, window, eps_tol)
@@ -225,6 +233,7 @@ def _sem_any(
     floor = sigma2_floor(data.targets)
     mask = torch.ones(n, k, dtype=torch.float64) if data.missing is None else (~data.missing).double()
     s = data.judgments.double()
+    soft = data.is_soft
     count = mask.sum(0)
     history: list[float] = []
     acc_q = torch.zeros(n, k, dtype=torch.float64)
@@ -244,8 +253,11 @@ def _sem_any(
             z[:, j] = (torch.rand(n, generator=gen, dtype=torch.float64) < p).double()
         trainer.m_step(z)
         sigma2 = torch.maximum(trainer.residual_variance(z), floor)
-        disagree = (mask * (probs * (1 - s) + (1 - probs) * s)).sum(0)
-        eps = update_eps(disagree, count, eps, start.learn)
+        if soft:
+            eps = soft_update_eps(probs, s, mask, eps, start.learn)
+        else:
+            disagree = (mask * (probs * (1 - s) + (1 - probs) * s)).sum(0)
+            eps = update_eps(disagree, count, eps, start.learn)
         history.append(float(mean_field_bound(data, probs, eps, module, sigma2, seed=seed).sum()))
         if averaging == 0 and not converged:
             converged = _window_stop(history, window, tol * n)

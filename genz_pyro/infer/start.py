@@ -16,7 +16,16 @@ import torch
 
 from genz_pyro.data import GenZData
 
-__all__ = ["EPS_MIN", "SIGMA2_FLOOR", "Start", "prepare_start", "sigma2_floor", "update_eps"]
+__all__ = [
+    "EPS_MIN",
+    "SIGMA2_FLOOR",
+    "Start",
+    "prepare_start",
+    "sigma2_floor",
+    "soft_disagreement",
+    "soft_update_eps",
+    "update_eps",
+]
 
 EPS_MIN = 1e-3
 SIGMA2_FLOOR = 1e-6
@@ -130,3 +139,37 @@ def update_eps(
     """
     est = (disagree / count.clamp(min=1)).clamp(EPS_MIN, 0.5)
     return torch.where(learn & (count > 0), est, current)
+
+
+def soft_disagreement(q: torch.Tensor, s: torch.Tensor, mask: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
+    """``[K]`` expected disagreements between ``z`` and a latent hard judgment drawn from a soft
+    judgment ``s`` (``s~ ~ Bernoulli(s)``, so ``p(z = 1 | s) = s (1 - eps) + (1 - s) eps``),
+    summed over non-missing items, under ``q(z)`` and the posterior of ``s~`` given ``z`` at ``eps``::
+
+        d_n = q (1 - s) eps / p1 + (1 - q) s eps / (1 - p1),   p1 = s (1 - eps) + (1 - s) eps
+
+    For hard judgments it is the usual ``q (1 - s) + (1 - q) s``. ``q, s, mask [N, K]``; ``eps [K]``.
+    """
+    p1 = s * (1.0 - eps) + (1.0 - s) * eps
+    d = q * (1.0 - s) * eps / p1 + (1.0 - q) * s * eps / (1.0 - p1)
+    return (mask * d).sum(0)
+
+
+def soft_update_eps(
+    q: torch.Tensor, s: torch.Tensor, mask: torch.Tensor, current: torch.Tensor, learn: torch.Tensor,
+    *, iters: int = 200, tol: float = 1e-12,
+) -> torch.Tensor:
+    """The M step of eps with soft judgments: ``argmax_eps sum_n q log p1 + (1 - q) log(1 - p1)``
+    (each term concave in eps), by the EM fixed point ``eps <- d(eps) / count``
+    (:func:`soft_disagreement`; each step raises the objective) iterated to ``tol``; clipped to
+    ``[EPS_MIN, 0.5]``. ``q, s, mask [N, K]``; ``current, learn [K]``. For hard judgments one
+    step is the closed form of :func:`update_eps`."""
+    count = mask.sum(0)
+    eps = current.clamp(EPS_MIN, 0.5)
+    for _ in range(iters):
+        new = update_eps(soft_disagreement(q, s, mask, eps), count, eps, learn)
+        done = float((new - eps).abs().max()) < tol if new.numel() else True
+        eps = new
+        if done:
+            break
+    return torch.where(learn & (count > 0), eps, current)
