@@ -26,15 +26,21 @@ def make_budget(calls: int | None, usd: float | None) -> Any:
     return Budget(max_calls=calls, max_cost_usd=usd)
 
 
-def build_model(spec: str, *, base_url: str | None = None, budget: Any = None) -> FoundationModel:
-    """``make_model(spec)`` with the base URL and budget for SDK backends.
+def build_model(
+    spec: str, *, base_url: str | None = None, budget: Any = None, soft: bool | None = None, flag: str = "--model"
+) -> FoundationModel:
+    """``make_model(spec)`` with the base URL and budget for SDK backends, and the ``--soft`` /
+    ``--no-soft`` choice (``None``: the backend's default, soft for ``gguf:``; ``True`` asks an
+    OpenAI-compatible server for logprobs, one item per prompt).
 
     Raises:
-        CliError: an unknown spec (the message lists the forms).
+        CliError: an unknown spec (the message lists the forms), or ``--soft`` for a model
+            without logprobs.
     """
     from genz_pyro.fm.registry import make_model
 
     kwargs: dict[str, Any] = {}
+    provider = spec.strip().partition(":")[0]
     if spec.strip() != "offline":
         if base_url:
             kwargs["base_url"] = base_url
@@ -42,10 +48,17 @@ def build_model(spec: str, *, base_url: str | None = None, budget: Any = None) -
             kwargs["budget"] = budget
     elif base_url:
         raise CliError("--base-url: the offline model runs in this process; drop --base-url or use --model openai:MODEL")
+    if soft is not None and provider in ("gguf", "openai"):
+        kwargs["soft"] = soft
+        if soft and provider == "openai":
+            kwargs["extraction_shape"] = 1  # P(yes) is read per item
+    elif soft:
+        raise CliError(f"--soft: {spec} gives no token log-probabilities; soft judgments need a gguf:PATH or "
+                       "openai:MODEL judge (--judge-model), or drop --soft")
     try:
         return make_model(spec, **kwargs)
     except ValueError as exc:
-        raise CliError(f"--model: {exc}") from None
+        raise CliError(f"{flag}: {exc}") from None
 
 
 def write_json(path: Path, obj: Any, *, sort_keys: bool = True) -> None:

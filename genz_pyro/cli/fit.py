@@ -27,12 +27,15 @@ def _plan_done(run_dir: Path) -> bool:
     return p.exists() and bool(json.loads(p.read_text(encoding="utf-8")).get("done"))
 
 
-def _open_discovery(run_dir: Path, dataset: Any, model: FoundationModel, s: Mapping[str, Any]) -> Any:
+def _open_discovery(
+    run_dir: Path, dataset: Any, model: FoundationModel, s: Mapping[str, Any], judge: FoundationModel | None = None
+) -> Any:
     from genz_pyro.discovery import Discovery
 
+    judging: dict[str, Any] = {"judge_model": judge, "soft": s.get("soft")}
     if (run_dir / "config.json").exists():
         try:
-            return Discovery.resume(run_dir, dataset, model, continue_run=False)
+            return Discovery.resume(run_dir, dataset, model, continue_run=False, **judging)
         except ValueError as exc:
             raise CliError(f"--resume: {exc}") from None
     fit_options: dict[str, Any] = {}
@@ -45,7 +48,8 @@ def _open_discovery(run_dir: Path, dataset: Any, model: FoundationModel, s: Mapp
     if s.get("min_activity") is not None:
         extra["min_activity"] = float(s["min_activity"])
     return Discovery(dataset, model, link=s["link"], engine=s.get("engine"), metric=s["metric"], seed=int(s["seed"]),
-                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps), **extra)
+                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps), **extra,
+                     **judging)
 
 
 def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool, progress: bool, label: str) -> None:
@@ -85,22 +89,33 @@ def cmd_fit(args: argparse.Namespace) -> int:
                            "--run-dir")
     dataset = load_dataset(s)
     budget = make_budget(args.budget_calls, args.budget_usd)
-    model = build_model(s["model"], base_url=s.get("base_url"), budget=budget)
-    if budget is not None and s["model"] == "offline":
+    judge_spec = s.get("judge_model")
+    model = build_model(s["model"], base_url=s.get("base_url"), budget=budget,
+                        soft=None if judge_spec else s.get("soft"))
+    judge = None if not judge_spec else build_model(judge_spec, budget=budget, soft=s.get("soft"),
+                                                    flag="--judge-model")
+    if budget is not None and s["model"] == "offline" and not judge_spec:
         print("note: --budget-calls/--budget-usd apply to provider models; the offline model costs nothing",
               file=sys.stderr)
     if args.dry_run:
-        return dry_run(model, dataset, s, run_dir if args.resume else None)
+        from genz_pyro.fm.mixed import MixedModel
+
+        planned = model if judge is None else MixedModel(model, judge)
+        return dry_run(planned, dataset, s, run_dir if args.resume else None)
     if not args.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "cli.json", s)
     inner: FoundationModel = CallLog(model, args.call_log) if args.call_log else model
     cached = CachedModel(inner, JudgmentCache(run_dir / "cache.sqlite"))
+    cached_judge = None
+    if judge is not None:
+        judge_inner: FoundationModel = CallLog(judge, args.call_log) if args.call_log else judge
+        cached_judge = CachedModel(judge_inner, JudgmentCache(run_dir / "cache.sqlite"))
     progress = not args.no_progress
 
     t0 = time.perf_counter()
     zero_shot = s["algorithm"] == "zero-shot"
-    disc = _open_discovery(run_dir, dataset, cached, s)
+    disc = _open_discovery(run_dir, dataset, cached, s, cached_judge)
     _run_plan(disc, run_dir, s, zero_shot=zero_shot, progress=progress,
               label="zero-shot" if zero_shot else f"algorithm {s['algorithm']}")
     zs_score = None
@@ -108,7 +123,7 @@ def cmd_fit(args: argparse.Namespace) -> int:
         zs_score = disc.history[-1].metric.get("test")
     elif s.get("zero_shot_baseline"):
         zdir = run_dir / "zero-shot"
-        zs = _open_discovery(zdir, dataset, cached, s)
+        zs = _open_discovery(zdir, dataset, cached, s, cached_judge)
         _run_plan(zs, zdir, {**s, "zero_shot_n": s["zero_shot_baseline"]}, zero_shot=True, progress=progress,
                   label="zero-shot baseline")
         zs_score = zs.history[-1].metric.get("test")

@@ -48,8 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--n-items", type=int, default=None, help="planted: records (default 400)")
     g.add_argument("--planted-features", type=int, default=None, help="planted: hidden features (default 4)")
     g = f.add_argument_group("model")
-    g.add_argument("--model", default="offline", help="offline | anthropic:MODEL | openai:MODEL (default offline)")
+    g.add_argument("--model", default="offline",
+                   help="offline | anthropic:MODEL | openai:MODEL | gguf:PATH (a local GGUF file; gguf: alone is "
+                        "the bundled small model) (default offline)")
     g.add_argument("--base-url", default=None, help="server of an OpenAI-compatible or proxy endpoint")
+    g.add_argument("--judge-model", default=None,
+                   help="judge every item with this model (e.g. gguf:PATH, a local GGUF file) and mine the "
+                        "features with --model (default: --model does both)")
+    g.add_argument("--soft", dest="soft", action="store_true", default=None,
+                   help="judgments as P(yes) from the judge's logprobs (default where available: gguf:)")
+    g.add_argument("--no-soft", dest="soft", action="store_false", help="judgments as yes/no only")
     g.add_argument("--link", choices=("linear", "mlp"), default="linear")
     g.add_argument("--engine", default=None, help="inference engine (default: the link's default)")
     g.add_argument("--max-sweeps", type=int, default=None, help="inference sweeps per fit")

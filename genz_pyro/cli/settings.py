@@ -25,7 +25,7 @@ SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_colu
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
                  "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val",
-                 "min_activity")
+                 "min_activity", "judge_model", "soft")
 
 
 def fit_settings(args: argparse.Namespace) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from genz_pyro.fm.errors import (
 )
 from genz_pyro.fm.gguf_backend import GGUFModel
 from genz_pyro.fm.llm import CallEstimate, LLMBackend, Price
+from genz_pyro.fm.mixed import MixedModel
 from genz_pyro.fm.openai_backend import OpenAIModel
 from genz_pyro.fm.prompts import PROMPT_VERSIONS
 from genz_pyro.fm.protocol import (
@@ -60,6 +61,7 @@ __all__ = [
     "MalformedAnswerError",
     "MinedFeature",
     "MissingDependencyError",
+    "MixedModel",
     "OpenAIModel",
     "PROMPT_VERSIONS",
     "Price",
