@@ -8,7 +8,10 @@ One row (CSV) or one JSON object a line (JSONL) per item. The caller names:
 - the target column(s): ``D`` numeric columns, the targets ``[N, D]``;
 - optional covariate column(s): ``C`` numeric columns, standardised with the
   TRAINING rows' mean and SD (the link adds its own intercept);
-- an optional id column (default ids ``row-1``, ``row-2``, ...).
+- an optional id column (default ids ``row-1``, ``row-2``, ...);
+- the split: seeded and random (``test_fraction`` of the rows for test, default 0.2, then
+  ``val_fraction`` of the rest for validation, default 0.2), or given by a ``split_column``
+  whose values are ``train``, ``val`` (or ``validation``) and ``test``.
 
 Every error names the file, the column and the row.
 
@@ -30,7 +33,10 @@ import numpy as np
 
 from genz_pyro.datasets.base import Dataset, split_indices
 
-__all__ = ["read_rows", "load_table", "parse_columns"]
+__all__ = ["read_rows", "load_table", "parse_columns", "SPLIT_VALUES"]
+
+#: accepted values of a split column (case and surrounding spaces ignored)
+SPLIT_VALUES = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 
 
 def parse_columns(spec: str | Sequence[str] | None, *, name: str) -> list[str]:
@@ -121,6 +127,27 @@ def _item_value(value: Any) -> Any:
     return value
 
 
+def _split_from_column(rows: list[dict[str, Any]], column: str, path: Path) -> tuple[np.ndarray, ...]:
+    """(train, val, test) row indices from a column of train / val / test values.
+
+    Raises:
+        ValueError: naming the row of a value that is not one of :data:`SPLIT_VALUES`, or a
+            split column without training rows.
+    """
+    parts: dict[str, list[int]] = {"train": [], "val": [], "test": []}
+    for r, row in enumerate(rows):
+        raw = row.get(column)
+        key = SPLIT_VALUES.get(str(raw).strip().lower()) if raw is not None else None
+        if key is None:
+            raise ValueError(f"split_column: column {column!r} of {path} row {r + 1} holds {raw!r}; every row must "
+                             "say train, val (or validation) or test")
+        parts[key].append(r)
+    if len(parts["train"]) < 2:
+        raise ValueError(f"split_column: column {column!r} of {path} marks {len(parts['train'])} row(s) as train; "
+                         "discovery fits on the training rows and needs at least 2")
+    return tuple(np.asarray(parts[k], dtype=np.int64) for k in ("train", "val", "test"))
+
+
 def load_table(
     path: str | Path,
     *,
@@ -133,6 +160,7 @@ def load_table(
     val_fraction: float = 0.2,
     task: str | None = None,
     name: str | None = None,
+    split_column: str | None = None,
 ) -> Dataset:
     """Load a CSV/JSONL file as a Dataset with a seeded train/val/test split.
 
@@ -143,6 +171,8 @@ def load_table(
         covariate_columns: ``C`` numeric covariate column(s) (standardised on train rows).
         id_column: a column of unique item ids (default ``row-<n>``).
         seed, test_fraction, val_fraction: the split (:func:`split_indices`).
+        split_column: a column of ``train`` / ``val`` / ``test`` per row, used instead of the
+            random split (it must not be an item, target or covariate column).
         task: one sentence for the zero-shot baseline (default from the target names).
         name: dataset name (default the file's stem).
 
@@ -163,7 +193,8 @@ def load_table(
         raise ValueError("target_columns: name at least one numeric target column")
     columns, rows = read_rows(p)
     for role, cols in (("item_columns", items_cols), ("target_columns", target_cols),
-                       ("covariate_columns", cov_cols), ("id_column", [id_column] if id_column else [])):
+                       ("covariate_columns", cov_cols), ("id_column", [id_column] if id_column else []),
+                       ("split_column", [split_column] if split_column else [])):
         for c in cols:
             if c not in columns:
                 raise ValueError(f"{role}: column {c!r} is not in {p}; its columns are {columns}")
@@ -193,7 +224,13 @@ def load_table(
             items[item_id] = {c: _item_value(row.get(c)) for c in items_cols if c not in missing}
     y = np.array([[_number(row.get(c), path=p, column=c, row=r, role="target_columns") for c in target_cols]
                   for r, row in enumerate(rows, start=1)])
-    train, val, test = split_indices(n, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed)
+    if split_column:
+        if split_column in set(items_cols) | set(target_cols) | set(cov_cols):
+            raise ValueError(f"split_column: {split_column!r} is also an item, target or covariate column; "
+                             "give the split in a column of its own")
+        train, val, test = _split_from_column(rows, split_column, p)
+    else:
+        train, val, test = split_indices(n, test_fraction=test_fraction, val_fraction=val_fraction, seed=seed)
     u = None
     extras: dict[str, Any] = {}
     if cov_cols:

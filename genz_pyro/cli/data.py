@@ -27,16 +27,58 @@ def data_dir(arg: str | None) -> Path:
 
 
 def load_dataset(settings: Mapping[str, Any]) -> Any:
-    """The Dataset named by a ``genz fit`` settings dict (see :func:`_settings`), its
-    records cut to ``settings["item_fields"]`` when given (see :func:`select_item_fields`).
+    """The Dataset named by a ``genz fit`` settings dict (see :func:`fit_settings`), its records
+    cut to ``settings["item_fields"]`` when given (see :func:`select_item_fields`; ``"all"``
+    keeps every field). By default the fields that the covariates carry
+    (``extras["covariate_fields"]``: houses' area, bedrooms and bathrooms) are not shown to
+    the model, which points discovery at what the covariates miss.
+
+    The split: ``test_fraction`` / ``val_fraction`` (default 0.2 / 0.2: 20% of the items for
+    test, 20% of the rest for validation, seeded by ``seed``) or, for a user's file, the
+    ``split_column`` (train / val / test per row).
 
     Raises:
         CliError: a missing data folder or file (naming the flag that fixes it).
     """
     dataset = _load_dataset(settings)
-    if settings.get("item_fields"):
-        dataset = select_item_fields(dataset, settings["item_fields"])
+    fields = settings.get("item_fields")
+    if fields and fields != "all":
+        dataset = select_item_fields(dataset, fields)
+    elif not fields and dataset.extras.get("covariate_fields"):
+        hidden = set(dataset.extras["covariate_fields"])
+        shown = [f for f in _record_fields(dataset) if f not in hidden]
+        if shown:
+            dataset = select_item_fields(dataset, shown)
     return dataset
+
+
+def _record_fields(dataset: Any) -> list[str]:
+    """Every field of the dataset's records, in first-seen order."""
+    out: list[str] = []
+    for item in dataset.items.values():
+        for f in item if isinstance(item, Mapping) else ():
+            if f not in out:
+                out.append(f)
+    return out
+
+
+def _fractions(settings: Mapping[str, Any]) -> dict[str, float]:
+    """The ``test_fraction`` / ``val_fraction`` keyword arguments given (others keep the loader's)."""
+    return {k: float(settings[k]) for k in ("test_fraction", "val_fraction") if settings.get(k) is not None}
+
+
+def _resplit(dataset: Any, settings: Mapping[str, Any]) -> Any:
+    """A bundled dataset without covariates, split anew when ``--test-fraction``/``--val-fraction`` are given."""
+    import dataclasses
+
+    from genz_pyro.datasets.base import split_indices
+
+    fr = _fractions(settings)
+    if not fr:
+        return dataset
+    train, val, test = split_indices(len(dataset.items), test_fraction=fr.get("test_fraction", 0.2),
+                                     val_fraction=fr.get("val_fraction", 0.2), seed=int(settings["seed"]))
+    return dataclasses.replace(dataset, train=train, val=val, test=test)
 
 
 def select_item_fields(dataset: Any, fields: str | Sequence[str]) -> Any:
@@ -77,19 +119,20 @@ def _load_dataset(settings: Mapping[str, Any]) -> Any:
             return load_table(
                 settings["items_file"], item_columns=settings["item_column"],
                 target_columns=settings["target_column"], covariate_columns=settings.get("covariate_column"),
-                id_column=settings.get("id_column"), seed=seed,
+                id_column=settings.get("id_column"), seed=seed, split_column=settings.get("split_column"),
+                **_fractions(settings),
             )
         except ValueError as exc:
             raise CliError(_flagify(str(exc))) from None
     if name == "binary":
         from genz_pyro.datasets.binary import load_binary
 
-        return load_binary(int(settings.get("bits") or 9), seed=seed)
+        return _resplit(load_binary(int(settings.get("bits") or 9), seed=seed), settings)
     if name == "planted":
         from genz_pyro.datasets.planted import make_planted
 
-        return make_planted(int(settings.get("n_items") or 400), num_features=int(settings.get("planted_features")
-                                                                              or 4), seed=seed)
+        return _resplit(make_planted(int(settings.get("n_items") or 400),
+                                     num_features=int(settings.get("planted_features") or 4), seed=seed), settings)
     data = data_dir(settings.get("data_dir"))
     if name == "houses":
         from genz_pyro.datasets.houses import load_houses
@@ -98,7 +141,7 @@ def _load_dataset(settings: Mapping[str, Any]) -> Any:
         if not folder.exists():
             raise CliError(f"--data-dir: {folder} not found; pass --data-dir (or set GENZ_DATA) to the folder "
                            "holding houses-ahmed-moustafa-2016/")
-        return load_houses(folder, seed=seed, descriptions=settings.get("descriptions"))
+        return load_houses(folder, seed=seed, descriptions=settings.get("descriptions"), **_fractions(settings))
     if name == "movies":
         from genz_pyro.datasets.movies import load_movies
 
@@ -107,7 +150,7 @@ def _load_dataset(settings: Mapping[str, Any]) -> Any:
             raise CliError(f"--data-dir: {folder} not found; pass --data-dir (or set GENZ_DATA) to the folder "
                            "holding movielens-latest-small/")
         db = data / "bokeh-sampledata-movies" / "movies.db"
-        return load_movies(folder, bokeh_db=db if db.exists() else None, seed=seed)
+        return load_movies(folder, bokeh_db=db if db.exists() else None, seed=seed, **_fractions(settings))
     raise CliError("--dataset: choose houses, movies, binary or planted, or give --items-file with "
                    "--item-column and --target-column")
 
@@ -116,7 +159,8 @@ def _flagify(msg: str) -> str:
     """``item_columns: ...`` -> ``--item-column: ...`` (messages of genz_pyro.tabular)."""
     for arg, flag in (("item_columns", "--item-column"), ("target_columns", "--target-column"),
                       ("covariate_columns", "--covariate-column"), ("id_column", "--id-column"),
-                      ("items_file", "--items-file")):
+                      ("items_file", "--items-file"), ("split_column", "--split-column"),
+                      ("test_fraction", "--test-fraction"), ("val_fraction", "--val-fraction")):
         if msg.startswith(arg + ":"):
             return flag + msg[len(arg):]
     return msg

@@ -16,6 +16,10 @@ def dry_run(model: FoundationModel, dataset: Any, s: Mapping[str, Any], run_dir:
 
     if s["algorithm"] == "zero-shot":
         adds, proposals = 0, int(s["zero_shot_n"])
+    elif s["algorithm"] == "auto":  # the loop stops on validation: the cap is the most it can cost
+        adds, proposals = int(s["cycles"]), 0
+        print(f"--algorithm auto: at most {adds} additions (it stops after {s['patience']} without a validation "
+              "gain); the figures below are that cap's")
     else:
         steps = Discovery.plan(int(s["algorithm"]), int(s["cycles"]), int(s["n_add"]), int(s["n_remove"]))
         adds, proposals = sum(1 for k in steps if k != "alg3"), 0

@@ -38,18 +38,25 @@ def _open_discovery(
             return Discovery.resume(run_dir, dataset, model, continue_run=False, **judging)
         except ValueError as exc:
             raise CliError(f"--resume: {exc}") from None
+    from genz_pyro.discovery.selection import treatment_settings
+
     fit_options: dict[str, Any] = {}
     if s.get("max_sweeps"):
         fit_options["max_sweeps"] = int(s["max_sweeps"])
-    if s.get("ridge"):
-        fit_options["ridge"] = float(s["ridge"])
-    eps = s.get("eps")
+    # --eps / --ridge: "auto" chooses on validation, a value (or "learned") is held
+    t = treatment_settings(s.get("eps", "auto"), s.get("ridge", "auto"))
+    if t["ridge"]:
+        fit_options["ridge"] = t["ridge"]
     extra: dict[str, Any] = {}
     if s.get("min_activity") is not None:
         extra["min_activity"] = float(s["min_activity"])
+    if (s["algorithm"] == "auto" or t["selection"] is not None) and dataset.val.size == 0:
+        raise CliError(f"--algorithm/--eps/--ridge: the automatic choices are made on the validation split, and "
+                       f"{dataset.name!r} has none; give --val-fraction 0.2 (and --test-fraction), or a fixed plan and "
+                       "treatment (--algorithm 1 --cycles 9 --eps 1e-6 --ridge 0)")
     return Discovery(dataset, model, link=s["link"], engine=s.get("engine"), metric=s["metric"], seed=int(s["seed"]),
-                     run_dir=run_dir, fit_options=fit_options, eps_fixed=None if eps is None else float(eps), **extra,
-                     **judging)
+                     run_dir=run_dir, fit_options=fit_options, eps_fixed=t["eps_fixed"], selection=t["selection"],
+                     **extra, **judging)
 
 
 def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool, progress: bool, label: str) -> None:
@@ -58,6 +65,9 @@ def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool
     if zero_shot:
         bar = attach_progress(disc, None, label, progress)
         disc.zero_shot(int(s["zero_shot_n"]))
+    elif s["algorithm"] == "auto":
+        bar = attach_progress(disc, None, label, progress)
+        disc.run_auto(int(s["cycles"]), patience=int(s["patience"]), prune_patience=int(s["prune_patience"]))
     else:
         steps = disc.plan(int(s["algorithm"]), int(s["cycles"]), int(s["n_add"]), int(s["n_remove"]))
         bar = attach_progress(disc, len(steps), label, progress)
@@ -123,7 +133,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
         zs_score = disc.history[-1].metric.get("test")
     elif s.get("zero_shot_baseline"):
         zdir = run_dir / "zero-shot"
-        zs = _open_discovery(zdir, dataset, cached, s, cached_judge)
+        # the baseline fits with the treatment the main run chose (its own validation choice)
+        t = disc.history[-1].spec if len(disc.history) else {}
+        zs_s = {**s, "eps": "learned" if t.get("eps", 0) is None else t.get("eps", s["eps"]),
+                "ridge": t.get("ridge", s["ridge"])}
+        zs = _open_discovery(zdir, dataset, cached, zs_s, cached_judge)
         _run_plan(zs, zdir, {**s, "zero_shot_n": s["zero_shot_baseline"]}, zero_shot=True, progress=progress,
                   label="zero-shot baseline")
         zs_score = zs.history[-1].metric.get("test")

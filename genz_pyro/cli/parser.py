@@ -15,6 +15,28 @@ from genz_pyro.cli.settings import VALIDATED_SETTINGS
 __all__ = ["build_parser", "parse_args"]
 
 
+def _eps_arg(text: str) -> str | float:
+    """``--eps``: 'auto', 'learned' or a number (its range is checked with the other settings)."""
+    t = text.strip().lower()
+    if t in ("auto", "learned"):
+        return t
+    try:
+        return float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, learned or a number, got {text!r}") from None
+
+
+def _ridge_arg(text: str) -> str | float:
+    """``--ridge``: 'auto' or a number."""
+    t = text.strip().lower()
+    if t == "auto":
+        return t
+    try:
+        return float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto or a number, got {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``genz``."""
     p = argparse.ArgumentParser(prog="genz", description="GenZ: a foundation model as a generator of latent "
@@ -40,10 +62,19 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--target-column", default=None, help="numeric target column(s), comma-separated")
     g.add_argument("--covariate-column", default=None, help="numeric covariate column(s), comma-separated")
     g.add_argument("--id-column", default=None, help="column of unique item ids (default row-<n>)")
+    g.add_argument("--test-fraction", type=float, default=None,
+                   help="your file: share of the rows held out for test (default 0.2); the split is random, "
+                        "seeded by --seed")
+    g.add_argument("--val-fraction", type=float, default=None,
+                   help="your file: share of the remaining rows held out for validation, on which the defaults "
+                        "choose (default 0.2: 16%% of all rows; train gets 64%%)")
+    g.add_argument("--split-column", default=None,
+                   help="your file: a column saying train, val or test for each row (instead of a random split)")
     g.add_argument("--descriptions", default=None, help="houses: photo descriptions (genz describe-images)")
     g.add_argument("--item-fields", default=None,
-                   help="record fields shown to the model, comma-separated (default all); e.g. leave out "
-                        "fields the covariates already carry (houses: zipcode)")
+                   help="record fields shown to the model, comma-separated, or 'all' (default: all but the fields "
+                        "the covariates carry; houses: zipcode and any photo descriptions, not area, bedrooms, "
+                        "bathrooms)")
     g.add_argument("--bits", type=int, default=None, help="binary: digits (default 9)")
     g.add_argument("--n-items", type=int, default=None, help="planted: records (default 400)")
     g.add_argument("--planted-features", type=int, default=None, help="planted: hidden features (default 4)")
@@ -61,16 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--link", choices=("linear", "mlp"), default="linear")
     g.add_argument("--engine", default=None, help="inference engine (default: the link's default)")
     g.add_argument("--max-sweeps", type=int, default=None, help="inference sweeps per fit")
-    g.add_argument("--eps", type=float, default=None,
-                   help="hold every feature's flip probability at this value (e.g. 0.001: trust the judgments) "
-                        "instead of learning it (default: learned, as in the paper)")
-    g.add_argument("--ridge", type=float, default=None,
-                   help="linear link: Gaussian prior (ridge penalty) on the feature weights (default 0)")
+    g.add_argument("--eps", type=_eps_arg, default="auto", metavar="auto|learned|E",
+                   help="the features' flip probability: 'auto' (default) chooses on the validation split between "
+                        "learned (eq. 14, the paper) and held at 0.01, 0.001 or 1e-6 (trust the judgments), again as "
+                        "the run grows, by refits without model calls; 'learned'; or a value E in [1e-9, 0.5) to "
+                        "hold it at")
+    g.add_argument("--ridge", type=_ridge_arg, default="auto", metavar="auto|R",
+                   help="linear link: Gaussian prior (ridge penalty) on the feature weights; 'auto' (default) "
+                        "chooses among 0, 1, 3, 10, 30 on validation; or a value R >= 0")
     g.add_argument("--metric", default=None, help="r2 | median_absolute_error | mean_cosine_similarity | "
                    "median_relative_error (default: the dataset's)")
     g = f.add_argument_group("discovery")
-    g.add_argument("--algorithm", choices=("1", "2", "3", "4", "zero-shot"), default="4")
-    g.add_argument("--cycles", type=int, default=3, help="runs of Algorithm 1/2/3, or cycles of Algorithm 4")
+    g.add_argument("--algorithm", choices=("auto", "1", "2", "3", "4", "zero-shot"), default="auto",
+                   help="auto (default): add features (Algorithm 1) until --patience additions bring no validation "
+                        "improvement, prune (Algorithm 3) while validation improves, end on the best validation "
+                        "state; 1|2|3|4: a fixed plan of --cycles steps, ending on its last state")
+    g.add_argument("--cycles", type=int, default=None,
+                   help="auto: cap on additions (default 100); 1|2|3: runs of the algorithm; 4: cycles "
+                        "(default 3)")
+    g.add_argument("--patience", type=int, default=None,
+                   help="auto: stop adding after this many additions (discarded ones count) without a new best "
+                        "validation score (default 20)")
+    g.add_argument("--prune-patience", type=int, default=None,
+                   help="auto: stop pruning after this many removals without a new best (default 3; 0: no pruning)")
     g.add_argument("--n-add", type=int, default=5, help="Algorithm 4: additions per cycle")
     g.add_argument("--n-remove", type=int, default=2, help="Algorithm 4: removals per cycle")
     g.add_argument("--zero-shot-n", type=int, default=40, help="--algorithm zero-shot: proposals")
@@ -79,12 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--min-activity", type=float, default=None,
                    help="discard a feature judged positive for fewer than this share of the training items "
                         "(default 0.02, the paper's 2%%; the upper limit stays 0.98)")
-    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--seed", type=int, default=0, help="seeds the split and every step")
     g.add_argument("--validated", action="store_true",
-                   help="houses/movies: start from the settings chosen on the validation split (README results: "
-                        "houses --algorithm 1 --cycles 25 --item-fields zipcode --eps 0.01 --ridge 1 "
-                        "--min-activity 0.01 --refit-train-val; movies --algorithm 1 --cycles 80 --eps 0.001 "
-                        "--ridge 10 --refit-train-val); flags you give still win")
+                   help="houses/movies: the hand-tuned settings of earlier releases (houses --algorithm 1 --cycles 25 "
+                        "--item-fields zipcode --eps 0.01 --ridge 1 --min-activity 0.01 --refit-train-val; movies "
+                        "--algorithm 1 --cycles 80 --eps 0.001 --ridge 10 --refit-train-val); not needed any more: "
+                        "the defaults choose on validation; flags you give still win")
     g.add_argument("--refit-train-val", action="store_true",
                    help="after discovery, also refit the features' parameters on train + validation and score "
                         "test (the baselines' protocol; summary.json 'refit_train_val')")

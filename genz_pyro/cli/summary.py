@@ -6,17 +6,69 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["run_summary", "baseline_scores", "cold_start", "print_summary"]
+__all__ = ["run_summary", "baseline_scores", "cold_start", "print_summary", "fmt_score"]
+
+
+def fmt_score(v: float) -> str:
+    """A score with 4 decimals, more when needed so that an R^2 or cosine just below 1 never
+    prints as ``1.0000`` (``0.99999873`` stays ``0.9999987``; exactly 1 prints ``1.0000``)."""
+    import math
+
+    if v != v or v >= 1 or v <= 0.9999:
+        return f"{v:.4f}"
+    digits = min(15, max(4, math.ceil(-math.log10(1 - v)) + 2))
+    return f"{v:.{digits}f}"
+
+
+def _last_check(disc: Any) -> dict[str, Any] | None:
+    """The last treatment check of the run (``StepRecord.selection``), if any."""
+    for r in reversed(disc.history.records):
+        sel = r.selection or {}
+        if sel.get("kind") == "treatment":
+            return sel
+        if sel.get("treatment"):
+            return sel["treatment"]
+    return None
+
+
+def _errors(disc: Any) -> dict[str, dict[str, float]]:
+    """Mean and max absolute error per split of a 1-d target (``{}`` when D > 1)."""
+    import numpy as np
+
+    y = disc._y.numpy()
+    if y.shape[1] != 1:
+        return {}
+    out = {}
+    for name, rows in (("train", disc.train), ("val", disc.val), ("test", disc.test)):
+        if rows.size:
+            err = np.abs(disc._predict_rows(rows, disc.result, disc.judgments)[:, 0] - y[rows, 0])
+            out[name] = {"mean_abs": float(err.mean()), "max_abs": float(err.max())}
+    return out
 
 
 def run_summary(disc: Any) -> dict[str, Any]:
-    """The ``summary.json`` of a finished discovery: features with eps, scores, steps, usage."""
+    """The ``summary.json`` of a finished discovery: features with eps and weights, scores,
+    absolute errors (1-d target), the treatment chosen on validation with the alternatives'
+    validation scores, steps, usage."""
     res = disc.result
+    weights = getattr(res.link, "feature_weight", None) if res is not None else None
+    feats = []
+    for j, d in enumerate(disc.features):
+        f: dict[str, Any] = {"description": d, "eps": None if res is None else float(res.eps[j])}
+        if weights is not None:
+            f["weight"] = [float(v) for v in weights.detach()[:, j]]
+        feats.append(f)
+    last = disc.history[-1] if len(disc.history) else None
+    check = _last_check(disc)
     return {
-        "features": [{"description": d, "eps": None if res is None else float(res.eps[j])}
-                     for j, d in enumerate(disc.features)],
+        "features": feats,
         "metric": disc.scorer.name,
+        "greater_is_better": disc.scorer.greater_is_better,
         "scores": {k: (None if v != v else v) for k, v in disc.metrics().items()},
+        "errors": _errors(disc),
+        "treatment": dict(last.spec) if last is not None and last.spec else None,
+        "treatment_check": check,
+        "best": (last.selection if last is not None and (last.selection or {}).get("kind") == "best" else None),
         "steps": len(disc.history),
         "usage": {
             "calls": sum(r.usage.get("calls", 0) for r in disc.history),
@@ -74,11 +126,37 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
     feats = summary["features"]
     print(f"{len(feats)} feature(s):")
     for j, f in enumerate(feats, start=1):
-        eps = "" if f["eps"] is None else f"  (eps {f['eps']:.3f})"
-        print(f"  {j:2d}. {f['description']}{eps}")
+        extra = []
+        if f.get("weight") is not None:
+            w = f["weight"]
+            extra.append(f"weight {w[0]:+.6g}" if len(w) == 1 else f"|weight| {sum(v * v for v in w) ** 0.5:.4g} "
+                         f"({len(w)} dims)")
+        if f["eps"] is not None:
+            extra.append(f"eps {f['eps']:.3g}")
+        print(f"  {j:2d}. {f['description']}" + (f"  ({', '.join(extra)})" if extra else ""))
     sc = summary["scores"]
-    parts = [f"{k} {v:.4f}" for k, v in sc.items() if v is not None]
+    parts = [f"{k} {fmt_score(v)}" for k, v in sc.items() if v is not None]
     print(f"{summary['metric']}: " + ", ".join(parts))
+    for k, e in summary.get("errors", {}).items():
+        print(f"  {k}: mean |error| {e['mean_abs']:.6g}, max |error| {e['max_abs']:.6g}")
+    t = summary.get("treatment")
+    if t:
+        eps = "learned" if t["eps"] is None else f"held at {t['eps']:g}"
+        print(f"flip probability {eps}, ridge {t['ridge']:g}", end="")
+        check = summary.get("treatment_check")
+        if check and check.get("scores"):
+            from genz_pyro.discovery.selection import describe_scores
+
+            ranked = describe_scores(check["scores"], bool(summary.get("greater_is_better", True)))
+            print(f"; chosen on validation among {len(ranked)} treatments")
+            print(f"  validation {summary['metric']} of the final features, best first: "
+                  + ", ".join(f"{k}: {fmt_score(v)}" for k, v in ranked[:6]) + (", ..." if len(ranked) > 6 else ""))
+        else:
+            print()
+    best = summary.get("best")
+    if best:
+        where = "the start" if best["best_step"] < 0 else f"step {best['best_step']}"
+        print(f"ended on the best validation state: {where} of {summary['steps']} steps")
     for k, v in summary.get("baselines", {}).items():
         if v is not None:
             print(f"  baseline {k}: test {v:.4f}")

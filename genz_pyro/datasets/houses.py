@@ -213,7 +213,8 @@ def load_houses(
     Returns:
         Dataset ``"houses"``: 535 items, targets ``[535, 1]`` log price, covariates
         ``[535, 3]``; ``extras`` holds ``price`` ``[N]``, ``zipcodes`` ``[N]`` (str),
-        ``covariate_mean``/``covariate_std`` ``[3]`` (fitted on training rows) and
+        ``covariate_mean``/``covariate_std`` ``[3]`` (fitted on training rows),
+        ``covariate_fields`` (the record fields the covariates carry) and
         ``image_paths`` when ``images_dir`` is given.
 
     Raises:
@@ -266,6 +267,8 @@ def load_houses(
         "covariate_mean": mean,
         "covariate_std": std,
         "source": str(p),
+        # the record fields the covariates carry: genz fit does not show them to the model by default
+        "covariate_fields": ("area", "bedrooms", "bathrooms"),
     }
     if images_dir is not None:
         extras["image_paths"] = image_paths

@@ -10,6 +10,9 @@
 - :func:`remove_step` is Algorithm 3: refit without each feature (warm-started) and
   drop the one whose removal lowers the bound least.
 
+The refinement of a feature's wording and the addition of a known description are in
+:mod:`genz_pyro.discovery.wording`.
+
 The steps are pure with respect to the run: they take the current fit and return an
 outcome; :class:`genz_pyro.discovery.Discovery` records and persists it. Fitting
 uses ``genz_pyro.infer.fit.fit`` on the training rows only.
@@ -34,6 +37,7 @@ from genz_pyro.infer.result import FitResult
 
 __all__ = [
     "EPS_MIN",
+    "EPS_FIXED_MIN",
     "INIT_MARGIN",
     "FitSpec",
     "AddOutcome",
@@ -46,11 +50,10 @@ __all__ = [
     "choose_exemplars",
     "add_step",
     "remove_step",
-    "refine_step",
-    "given_step",
 ]
 
-EPS_MIN = 1e-3  # eps is clipped to [EPS_MIN, 0.5] (genz-math.md, M step)
+EPS_MIN = 1e-3  # a learned eps is clipped to [EPS_MIN, 0.5] (genz-math.md, M step)
+EPS_FIXED_MIN = 1e-9  # a fixed eps may go far below: exact judgments then reconstruct exactly
 INIT_MARGIN = 0.02  # the new feature's initial q is INIT_MARGIN or 1 - INIT_MARGIN at random
 
 
@@ -77,9 +80,9 @@ class FitSpec:
     eps_fixed: float | None = None
 
     def __post_init__(self) -> None:
-        if self.eps_fixed is not None and not EPS_MIN <= float(self.eps_fixed) < 0.5:
+        if self.eps_fixed is not None and not EPS_FIXED_MIN <= float(self.eps_fixed) < 0.5:
             raise ValueError(
-                f"eps_fixed: must lie in [{EPS_MIN}, 0.5) or be None (learn eps), got {self.eps_fixed!r}"
+                f"eps_fixed: must lie in [{EPS_FIXED_MIN}, 0.5) or be None (learn eps), got {self.eps_fixed!r}"
             )
         if "learn_eps" in self.options:
             raise ValueError("options: do not pass learn_eps; set eps_fixed=<value> to hold eps fixed")
@@ -476,7 +479,9 @@ def add_step(
     return AddOutcome(description, s_all, pos_ids, neg_ids, sub, eps_fit, got.activity, "", result, fit_time, fm_time)
 
 
-def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int) -> RemoveOutcome:
+def remove_step(
+    data: GenZData, current: FitResult, spec: FitSpec, *, seed: int, screen: int | None = None
+) -> RemoveOutcome:
     """Algorithm 3: drop the feature whose removal lowers the training bound least.
 
     Every candidate is refitted without that feature, warm-started from ``current``
@@ -485,6 +490,10 @@ def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int)
 
     Args:
         data: ``[N_train, K]`` training data (``K >= 1``); current: its fit.
+        screen: linear link: refit only the ``screen`` candidates whose bound after one M step
+            at the current posterior is highest (:func:`~genz_pyro.discovery.screening.
+            removal_bounds_at_q`); ``bounds`` then holds those one-step bounds for the others.
+            ``None``: refit every candidate (the paper's Algorithm 3).
 
     Raises:
         ValueError: when there is no feature to remove.
@@ -495,7 +504,14 @@ def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int)
     t0 = time.perf_counter()
     best: tuple[float, int, FitResult] | None = None
     bounds: list[float] = []
-    for j in range(k):
+    candidates = range(k)
+    if screen is not None and k > screen and spec.link == "linear":
+        from genz_pyro.discovery.screening import removal_bounds_at_q
+
+        approx = removal_bounds_at_q(data, current, ridge=float(spec.options.get("ridge", 0.0)))
+        candidates = sorted(np.argsort(-approx, kind="stable")[:screen].tolist())
+        bounds = [float(b) for b in approx]
+    for j in candidates:
         keep = [c for c in range(k) if c != j]
         sub = data.select_features(keep)
         res = spec(
@@ -505,129 +521,11 @@ def remove_step(data: GenZData, current: FitResult, spec: FitSpec, *, seed: int)
             q_init=current.q.detach()[:, keep].clone(),
             seed=seed,
         )
-        bounds.append(res.bound)
+        if len(bounds) == k:
+            bounds[j] = res.bound
+        else:
+            bounds.append(res.bound)
         if best is None or res.bound > best[0]:
             best = (res.bound, j, res)
     assert best is not None
     return RemoveOutcome(index=best[1], bounds=bounds, result=best[2], fit_time=time.perf_counter() - t0)
-
-
-def refine_step(
-    *,
-    model: FoundationModel,
-    items: Mapping[str, Item],
-    train: np.ndarray,
-    data: GenZData,
-    all_judgments: np.ndarray,
-    current: FitResult,
-    index: int,
-    spec: FitSpec,
-    exemplars: ExemplarConfig,
-    avoid: Sequence[str],
-    seed: int,
-    min_activity: float = 0.02,
-    max_activity: float = 0.98,
-) -> AddOutcome:
-    """Re-word feature ``index`` (a removal followed by an add, section 4 of the paper,
-    with the refinement trick of section 2).
-
-    The feature is decoupled (``eps = 0.5``) and the model refitted from the current
-    posterior, so the data alone decide its split; the exemplars mix items where that
-    posterior AGREES with the current judgments and items where it DISAGREES
-    (``exemplars.disagree_fraction``), which shows the miner what the current wording
-    gets wrong. The new description is judged on every item; it replaces the old one
-    unless it fails the activity filter or repeats another feature (then the model is
-    left unchanged and the outcome says why).
-
-    Args: as :func:`add_step`, plus ``index`` (the column to refine) and ``current``
-    (required). ``avoid`` should hold the OTHER features' and the discarded descriptions.
-    """
-    ids = list(items.keys())
-    k = data.num_features
-    if not 0 <= index < k:
-        raise ValueError(f"index: feature {index} does not exist; the model has {k} feature(s)")
-    eps0 = current.eps.detach().clone().clamp(EPS_MIN, 0.5)
-    eps0[index] = 0.5
-    decoupled = torch.zeros(k, dtype=torch.bool)
-    decoupled[index] = True
-    t0 = time.perf_counter()
-    dec = spec(data, eps=eps0, decoupled=decoupled, q_init=current.q.detach().clone(), seed=seed)
-    fit_time = time.perf_counter() - t0
-    q_k = dec.q[:, index].detach()
-    s_old = data.judgments[:, index]
-    split = sample_exemplars(q_k, config=exemplars, judgments=s_old, seed=seed)
-    pos_ids = [ids[int(train[i])] for i in split.positive]
-    neg_ids = [ids[int(train[i])] for i in split.negative]
-
-    others = [j for j in range(k) if j != index]
-    got = _mine_and_judge(
-        model, items, train, q_k, pos_ids, neg_ids, avoid=avoid, compare=all_judgments[:, others],
-        dtype=data.judgments.dtype, min_activity=min_activity, max_activity=max_activity,
-    )
-    description, s_all, s_train, eps, fm_time = got.description, got.judgments, got.train_judgments, got.eps, got.fm_time
-    if got.reason:
-        eps_rel = max(min(eps, 1 - eps), EPS_MIN)
-        return AddOutcome(description, s_all, pos_ids, neg_ids, None, eps_rel, got.activity, got.reason, None,
-                          fit_time, fm_time)
-
-    js = data.judgments.clone()
-    js[:, index] = s_train
-    new = GenZData(
-        judgments=js,
-        targets=data.targets,
-        covariates=data.covariates,
-        missing=data.missing,
-        feature_names=tuple(description if j == index else nm for j, nm in enumerate(data.feature_names)),
-    )
-    q_init = dec.q.detach().clone()
-    q_init[:, index] = (1 - 2 * INIT_MARGIN) * s_train + INIT_MARGIN
-    eps_init = dec.eps.detach().clone()
-    eps_init[index] = max(min(eps, 1 - eps), EPS_MIN)
-    t0 = time.perf_counter()
-    result = spec(new, eps=eps_init, decoupled=None, q_init=q_init, seed=seed + 1)
-    fit_time += time.perf_counter() - t0
-    return AddOutcome(
-        description, s_all, pos_ids, neg_ids, None, float(result.eps[index]), got.activity, "", result, fit_time, fm_time
-    )
-
-
-def given_step(
-    *,
-    model: FoundationModel,
-    items: Mapping[str, Item],
-    train: np.ndarray,
-    data: GenZData,
-    all_judgments: np.ndarray,
-    current: FitResult | None,
-    description: str,
-    spec: FitSpec,
-    avoid: Sequence[str],
-    seed: int,
-    min_activity: float = 0.02,
-    max_activity: float = 0.98,
-) -> AddOutcome:
-    """Add a known description: judge every item, refit with it coupled to its
-    judgments (initial eps 0.1, other features warm-started). The activity filter and
-    the duplicate check apply as for a mined feature; no exemplars, no mining call."""
-    k = data.num_features
-    got = _judge_and_filter(
-        model, items, train, description, avoid=avoid, compare=all_judgments[:, :k], dtype=data.judgments.dtype,
-        min_activity=min_activity, max_activity=max_activity,
-    )
-    s_all, activity, fm_time = got.judgments, got.activity, got.fm_time
-    if got.reason:
-        return AddOutcome(description, s_all, [], [], None, float("nan"), activity, got.reason, None, 0.0, fm_time)
-    s_t = torch.as_tensor(s_all[train], dtype=data.judgments.dtype).reshape(-1, 1)
-    aug = with_judgments(data, s_t[:, 0], description)
-    q_old = current.q.detach().to(s_t.dtype) if current is not None and k else s_t[:, :0]
-    eps_old = current.eps.detach().to(s_t.dtype) if current is not None and k else s_t.new_zeros(0)
-    t0 = time.perf_counter()
-    result = spec(
-        aug,
-        eps=torch.cat([eps_old, s_t.new_full((1,), 0.1)]),
-        decoupled=None,
-        q_init=torch.cat([q_old, (1 - 2 * INIT_MARGIN) * s_t + INIT_MARGIN], dim=1),
-        seed=seed,
-    )
-    fit_time = time.perf_counter() - t0
-    return AddOutcome(description, s_all, [], [], None, float(result.eps[k]), activity, "", result, fit_time, fm_time)

@@ -29,6 +29,11 @@ Record fields (``StepRecord``):
 ``judges``              with a panel of judges (``{}`` otherwise): their names, ``false_yes`` /
                         ``false_no`` ``[K][J]``, ``pi``, the several-judges model's ``metric``,
                         each extra judge's ``usage`` (:mod:`genz_pyro.discovery.judges`)
+``spec``                the flip-probability treatment and ridge of the fit after the step:
+                        ``{"eps": value or None (learned), "ridge": r}``
+``selection``           what was chosen on validation at this step, or ``None``: a treatment
+                        check (``{"kind": "treatment", "scores": {label: val}, ...}``) or a
+                        phase of the automatic loop (``{"kind": "best", ...}``)
 ======================  =============================================================
 """
 
@@ -86,6 +91,8 @@ class StepRecord:
     seed: int = 0
     plan_pos: int = -1
     judges: dict[str, Any] = field(default_factory=dict)
+    spec: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.action not in ACTIONS:

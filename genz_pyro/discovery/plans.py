@@ -18,6 +18,7 @@ from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory
+from genz_pyro.discovery.selection import Selection
 from genz_pyro.fm.protocol import FoundationModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -112,6 +113,7 @@ def resume(
         max_activity=cfg["max_activity"],
         eps_fixed=cfg.get("eps_fixed"),  # absent from runs started before the option existed
         **_panel_args(cfg, judges, rd),
+        selection=Selection.from_json(cfg["selection"]) if cfg.get("selection") else None,
     )
     if persist.dataset_fingerprint(obj.items, obj._y.numpy()) != cfg["fingerprint"]:
         raise ValueError(

@@ -8,14 +8,17 @@ test items are never seen.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 import numpy as np
 import torch
 
 from genz_pyro.infer.result import FitResult
 
-__all__ = ["Scorer", "NAMED_METRICS"]
+if TYPE_CHECKING:  # pragma: no cover
+    from genz_pyro.discovery.session import Discovery
+
+__all__ = ["Scorer", "NAMED_METRICS", "predict_items"]
 
 # name -> (function name in genz_pyro.metrics, greater is better)
 NAMED_METRICS: dict[str, tuple[str, bool]] = {
@@ -88,3 +91,42 @@ class Scorer:
         out = predict(result, s, covariates=covariates, num_samples=draws)
         mean = out if isinstance(out, torch.Tensor) else getattr(out, "mean")
         return np.asarray(mean.detach().cpu().numpy() if isinstance(mean, torch.Tensor) else mean, dtype=np.float64)
+
+
+def predict_items(disc: "Discovery", items_or_indices: Any, *, covariates: Any = None) -> np.ndarray:
+    """``Discovery.predict``: predicted target means ``[n, D]`` from judgments (and covariates) alone.
+
+    Args:
+        disc: the discovery run.
+        items_or_indices: row indices of the dataset, item ids of the dataset, or new items
+            ``{id: item}`` (judged with every current feature: model calls).
+        covariates: ``[n, C]`` covariates of new items (required when the dataset has them).
+    """
+    from genz_pyro.fm.mixed import judgment_column, uses_soft_judgments
+
+    if isinstance(items_or_indices, Mapping):
+        new = dict(items_or_indices)
+        s = np.zeros((len(new), len(disc.descriptions)))
+        for j, desc in enumerate(disc.descriptions):
+            ans = disc.model.judge(desc, new)
+            s[:, j] = judgment_column(ans, list(new), soft=uses_soft_judgments(disc.model))
+        u = None
+        if disc._u is not None:
+            if covariates is None:
+                raise ValueError(
+                    f"covariates: the dataset has {disc._u.shape[1]} covariate column(s); pass [n, C] for new items"
+                )
+            u = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=disc._y.dtype).reshape(len(new), -1)
+        return disc.scorer.predict(disc._result, s, u, disc._y[torch.as_tensor(disc.train)])
+    seq = list(items_or_indices)
+    if seq and all(isinstance(v, str) for v in seq):
+        pos = {i: r for r, i in enumerate(disc.ids)}
+        unknown = [v for v in seq if v not in pos]
+        if unknown:
+            raise ValueError(f"items_or_indices: unknown item id {unknown[0]!r}; pass ids of the dataset or a mapping")
+        rows = np.array([pos[v] for v in seq], dtype=np.int64)
+    else:
+        rows = np.asarray(seq, dtype=np.int64)
+        if rows.size and (rows.min() < 0 or rows.max() >= len(disc.ids)):
+            raise ValueError(f"items_or_indices: row indices must lie in [0, {len(disc.ids)})")
+    return disc._predict_rows(rows, disc._result, disc.judgments)

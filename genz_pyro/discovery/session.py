@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -30,13 +30,14 @@ import torch
 
 from genz_pyro.data import GenZData
 from genz_pyro.datasets.base import Dataset
-from genz_pyro.discovery import persist, plans
-from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, given_step, refine_step, remove_step
+from genz_pyro.discovery import persist, plans, wording
+from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord, step_seed, usage_delta
 from genz_pyro.discovery.judges import attach_panel, panel_restore, panel_state, panel_step, write_judges
 from genz_pyro.discovery.scoring import Scorer
-from genz_pyro.fm.mixed import MixedModel, judgment_column, uses_soft_judgments
+from genz_pyro.discovery.selection import Selection, Treatment, check_treatment
+from genz_pyro.fm.mixed import MixedModel
 from genz_pyro.fm.protocol import FoundationModel, Item, Usage
 from genz_pyro.infer.result import FitResult
 
@@ -81,6 +82,10 @@ class Discovery:
         soft: judgments enter the model as P(yes) (``True``), as yes/no (``False``), or as
             the judging model gives them (``None``: soft when it was asked for soft
             judgments, e.g. a ``gguf:`` model; see :mod:`genz_pyro.fm.mixed`).
+        selection: choose the flip-probability treatment and the ridge on the validation split
+            (:class:`~genz_pyro.discovery.selection.Selection`: its grids and check schedule);
+            the fit starts from ``selection.initial()`` (``eps_fixed`` and a ``ridge`` in
+            ``fit_options`` are then ignored). ``None``: the treatment stays as given.
 
     Attributes:
         history: the :class:`RunHistory` (one record per step).
@@ -109,6 +114,7 @@ class Discovery:
         judges_options: Mapping[str, Any] | None = None,
         judge_model: FoundationModel | None = None,
         soft: bool | None = None,
+        selection: Selection | None = None,
     ) -> None:
         if not isinstance(model, FoundationModel):
             raise ValueError(
@@ -155,6 +161,12 @@ class Discovery:
             engine = "cavi"
         self.spec = FitSpec(link=link, engine=engine, options=dict(fit_options or {}),
                             eps_fixed=None if eps_fixed is None else float(eps_fixed))
+        self.selection = selection if selection is not None and selection.active else None
+        if self.selection is not None:
+            if link != "linear" and any(self.selection.ridge_grid):
+                self.selection = replace(self.selection, ridge_grid=(0.0,),
+                                         start=replace(self.selection.start, ridge=0.0))
+            self.spec = self.selection.initial().apply(self.spec)
         self.scorer = Scorer.create(metric, greater_is_better)
         self.min_activity, self.max_activity = float(min_activity), float(max_activity)
         self.run_dir = None if run_dir is None else Path(run_dir)
@@ -170,6 +182,7 @@ class Discovery:
         self._last_state: dict[str, Any] | None = None
         self._plan: dict[str, Any] | None = None  # the pending run()/zero_shot() plan
         attach_panel(self, judges, judge_names, judges_options)  # .panel, .panel_answers, .judges_result
+        self._auto_best: Any = None  # run_auto's best state so far (also in run_dir/best.pt)
 
         if self.run_dir is not None:
             if (self.run_dir / "history.jsonl").exists() and (self.run_dir / "history.jsonl").stat().st_size:
@@ -225,6 +238,7 @@ class Discovery:
             "max_activity": self.max_activity,
             **({"judges": list(self.panel.names), "judges_options": self.judges_options} if self.panel else {}),
             **self._judging_config(),
+            "selection": None if self.selection is None else self.selection.to_json(),
         }
 
     def _judging_config(self) -> dict[str, Any]:
@@ -274,32 +288,9 @@ class Discovery:
                 new items ``{id: item}`` (judged with every current feature: model calls).
             covariates: ``[n, C]`` covariates of new items (required when the dataset has them).
         """
-        if isinstance(items_or_indices, Mapping):
-            new = dict(items_or_indices)
-            s = np.zeros((len(new), len(self.descriptions)))
-            for j, desc in enumerate(self.descriptions):
-                ans = self.model.judge(desc, new)
-                s[:, j] = judgment_column(ans, list(new), soft=uses_soft_judgments(self.model))
-            u = None
-            if self._u is not None:
-                if covariates is None:
-                    raise ValueError(
-                        f"covariates: the dataset has {self._u.shape[1]} covariate column(s); pass [n, C] for new items"
-                    )
-                u = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=self._y.dtype).reshape(len(new), -1)
-            return self.scorer.predict(self._result, s, u, self._y[torch.as_tensor(self.train)])
-        seq = list(items_or_indices)
-        if seq and all(isinstance(v, str) for v in seq):
-            pos = {i: r for r, i in enumerate(self.ids)}
-            unknown = [v for v in seq if v not in pos]
-            if unknown:
-                raise ValueError(f"items_or_indices: unknown item id {unknown[0]!r}; pass ids of the dataset or a mapping")
-            rows = np.array([pos[v] for v in seq], dtype=np.int64)
-        else:
-            rows = np.asarray(seq, dtype=np.int64)
-            if rows.size and (rows.min() < 0 or rows.max() >= len(self.ids)):
-                raise ValueError(f"items_or_indices: row indices must lie in [0, {len(self.ids)})")
-        return self._predict_rows(rows, self._result, self.judgments)
+        from genz_pyro.discovery.scoring import predict_items
+
+        return predict_items(self, items_or_indices, covariates=covariates)
 
     def metrics(self) -> dict[str, float]:
         """The metric on the train, validation and test rows (``nan`` for an empty split)."""
@@ -328,6 +319,7 @@ class Discovery:
             ),
             "fit": persist.fit_to_state(self._result),
             **({"panel": panel_state(self)} if self.panel is not None else {}),
+            "spec": Treatment.of(self.spec).to_json(),
         }
 
     def _restore(self, state: dict[str, Any]) -> None:
@@ -341,6 +333,8 @@ class Discovery:
             covariate_dim=0 if self._u is None else int(self._u.shape[1]),
         )
         panel_restore(self, state.get("panel"))
+        if "spec" in state:  # the treatment of the restored fit (chosen on validation during the run)
+            self.spec = Treatment(state["spec"]["eps"], float(state["spec"]["ridge"])).apply(self.spec)
         self._last_state = state
 
     def _commit(self, record: StepRecord) -> StepRecord:
@@ -380,6 +374,7 @@ class Discovery:
             metric=self._metrics(res, self.judgments),
             bound=float("nan") if res is None else float(res.bound),
             judges=panel_step(self) if self.panel is not None else {},
+            spec=Treatment.of(self.spec).to_json(),
             **fields,
         )
 
@@ -414,32 +409,11 @@ class Discovery:
         )
 
     def add_description(self, description: str) -> StepRecord:
-        """Add a feature with a known description (a user's or a domain expert's).
-
-        The description is judged on every item and the model refitted with it coupled
-        to its judgments (initial eps 0.1); the activity filter and the duplicate check
-        apply as for a mined feature. Recorded with ``algorithm="given"``.
-        """
-        description = str(description).strip()
-        if not description:
-            raise ValueError("description: empty; pass a feature in plain words")
-        seed = step_seed(self.seed, len(self.history))
-        t0, before = time.perf_counter(), self.model.usage.copy()
-        out = given_step(
-            model=self.model,
-            items=self.items,
-            train=self.train,
-            data=self.train_data(),
-            all_judgments=self.judgments,
-            current=self._result,
-            description=description,
-            spec=self.spec,
-            avoid=tuple(self.descriptions),
-            seed=seed,
-            min_activity=self.min_activity,
-            max_activity=self.max_activity,
-        )
-        return self._apply(out, algorithm="given", seed=seed, t0=t0, before=before)
+        """Add a feature with a known description (a user's or a domain expert's): judged on
+        every item, the model refitted with it (initial eps 0.1); the activity filter and the
+        duplicate check apply. Recorded with ``algorithm="given"``
+        (:func:`genz_pyro.discovery.wording.add_description`)."""
+        return wording.add_description(self, description)
 
     def _apply(
         self,
@@ -471,7 +445,14 @@ class Discovery:
                 self.judgments = self.judgments.copy()
                 self.judgments[:, index] = out.judgments
             self._result = out.result
+        checked, t_check = None, time.perf_counter()
+        if not out.discarded and self.selection is not None:
+            n_added = 1 + sum(1 for r in self.history if r.action == "add")
+            if self.selection.checks_after(n_added):
+                checked = check_treatment(self, self.selection, seed=seed + 2)
+        t_check = time.perf_counter() - t_check
         record = self._record(
+            selection=checked,
             action="discard" if out.discarded else "add",
             algorithm=algorithm,
             feature=out.description,
@@ -481,59 +462,22 @@ class Discovery:
             eps=out.eps,
             activity=out.activity,
             usage=usage,
-            time={"fit": out.fit_time, "fm": out.fm_time, "total": time.perf_counter() - t0},
+            time={"fit": out.fit_time, "fm": out.fm_time, "check": t_check, "total": time.perf_counter() - t0},
             seed=seed,
             plan_pos=plan_pos,
         )
         return self._commit(record)
 
     def refine_feature(self, index: int | None = None) -> StepRecord:
-        """Re-word one feature with the refinement trick (exemplars mixing items where the
-        data-driven posterior agrees and disagrees with the current judgments).
+        """Re-word one feature (default: the one with the largest eps) with the refinement trick;
+        see :func:`genz_pyro.discovery.wording.refine_feature`."""
+        return wording.refine_feature(self, index)
 
-        Args:
-            index: the feature's column; default the feature with the largest eps (the
-                wording the data trust least).
-
-        Returns:
-            The record: ``action="add"``, ``algorithm="refine"`` and ``reason`` naming the
-            replaced description when the new wording replaced it; ``action="discard"``
-            (model unchanged) when it failed the activity filter or repeated a feature.
-        """
-        if not self.descriptions or self._result is None:
-            raise ValueError("refine_feature: the model has no feature to refine; add features first")
-        if index is None:
-            index = int(torch.argmax(self._result.eps.detach()))
-        if not 0 <= int(index) < len(self.descriptions):
-            raise ValueError(f"index: feature {index} does not exist; the model has {len(self.descriptions)}")
-        index = int(index)
-        step = len(self.history)
-        seed = step_seed(self.seed, step)
-        t0 = time.perf_counter()
-        before = self.model.usage.copy()
-        old = self.descriptions[index]
-        out = refine_step(
-            model=self.model,
-            items=self.items,
-            train=self.train,
-            data=self.train_data(),
-            all_judgments=self.judgments,
-            current=self._result,
-            index=index,
-            spec=self.spec,
-            exemplars=self.exemplars,
-            avoid=tuple(d for d in self.descriptions if d != old) + tuple(self.discarded),
-            seed=seed,
-            min_activity=self.min_activity,
-            max_activity=self.max_activity,
-        )
-        return self._apply(
-            out, algorithm="refine", seed=seed, t0=t0, before=before, index=index,
-            reason=f"refines feature {index}: {old}",
-        )
-
-    def remove_feature(self, *, _plan_pos: int = -1, _algorithm: str = "alg3") -> StepRecord:
-        """Algorithm 3: drop the feature whose removal lowers the training bound least.
+    def remove_feature(
+        self, *, _plan_pos: int = -1, _algorithm: str = "alg3", screen: int | None = None
+    ) -> StepRecord:
+        """Algorithm 3: drop the feature whose removal lowers the training bound least
+        (``screen``: refit only that many best-screened candidates; see ``remove_step``).
 
         Raises:
             ValueError: when the model has no feature.
@@ -543,7 +487,7 @@ class Discovery:
         step = len(self.history)
         seed = step_seed(self.seed, step)
         t0 = time.perf_counter()
-        out = remove_step(self.train_data(), self._result, self.spec, seed=seed)
+        out = remove_step(self.train_data(), self._result, self.spec, seed=seed, screen=screen)
         removed = self.descriptions.pop(out.index)
         eps_removed = float(self._result.eps[out.index])
         activity = float(self.judgments[self.train, out.index].mean())
@@ -605,6 +549,17 @@ class Discovery:
             else:
                 self.add_feature(conditional=kind == "alg2", _plan_pos=pos)
 
+    def run_auto(self, max_adds: int = 100, *, patience: int = 20, prune_patience: int = 3) -> StepRecord:
+        """The automatic loop: add (Algorithm 1) until ``patience`` additions bring no
+        validation improvement (``max_adds`` is a cap), prune (Algorithm 3) while validation
+        improves, end on the best validation state seen; see :mod:`genz_pyro.discovery.auto`.
+
+        Returns the final ``"select"`` record.
+        """
+        from genz_pyro.discovery.auto import run_auto
+
+        return run_auto(self, max_adds=max_adds, patience=patience, prune_patience=prune_patience)
+
     # ----------------------------------------------------------------- zero-shot
     def zero_shot(self, n: int = 50, *, num_examples: int = 40, min_features: int = 1) -> StepRecord:
         """The zero-shot baseline: propose ``n`` features, judge them, prune with
@@ -654,5 +609,7 @@ class Discovery:
         if args["kind"] == "run":
             self.run(args["algorithm"], args["cycles"], n_add=args["n_add"], n_remove=args["n_remove"],
                      add_algorithm=args["add_algorithm"])
+        elif args["kind"] == "auto":
+            self.run_auto(args["max_adds"], patience=args["patience"], prune_patience=args["prune_patience"])
         elif args["kind"] == "zero-shot":
             self.zero_shot(args["n"], num_examples=args["num_examples"], min_features=args["min_features"])

@@ -119,8 +119,14 @@ def _select(disc: "Discovery", start_step: int, pos: int) -> StepRecord:
     disc.descriptions = list(best.features)
     t_fit = time.perf_counter()
     disc._result = disc.spec(disc.train_data(), eps=None, decoupled=None, q_init=None, seed=seed)
+    checked = None
+    if disc.selection is not None:  # the treatment of the chosen set, on validation (no model call)
+        from genz_pyro.discovery.selection import check_treatment
+
+        checked = check_treatment(disc, disc.selection, seed=seed)
     fit_time = time.perf_counter() - t_fit
     record = disc._record(
+        selection=checked,
         action="select",
         algorithm="zero-shot",
         reason=f"best validation score at step {best.step} ({len(best.features)} of {len(full.features)} features)",

@@ -100,7 +100,8 @@ def prepare_start(
                 f"eps: flip probability of feature {j} ({data.feature_names[j] if data.feature_names else j}) "
                 f"is {float(e[j])}; it must be in (0, 0.5] (0.5 = decoupled)"
             )
-        e = e.clamp(min=EPS_MIN)
+        if learn_eps:  # a learned eps starts inside the M step's clip; a fixed one is kept as given
+            e = e.clamp(min=EPS_MIN)
     e = torch.where(dec, torch.full_like(e, 0.5), e)
     if q_init is None:
         s = data.judgments.double()
