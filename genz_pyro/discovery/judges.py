@@ -37,6 +37,8 @@ __all__ = [
     "attach_panel",
     "judge_names",
     "panel_answers",
+    "panel_data",
+    "panel_predict",
     "panel_step",
     "panel_state",
     "panel_restore",
@@ -95,11 +97,11 @@ class JudgePanel:
     Args:
         judges: foundation models (each answers every feature on every item).
         names: one distinct name per judge (default: the models' ``name``, numbered on a clash).
-        soft: use a judge's ``Judgment.probability`` (P(yes)) when it reports one, else its
-            yes / no.
+        soft: use a judge's ``Judgment.probability`` (P(yes), a soft answer) when it reports
+            one (the default; a backend built with ``soft=False`` reports none), else its yes / no.
     """
 
-    def __init__(self, judges: Sequence[FoundationModel], *, names: Sequence[str] | None = None, soft: bool = False):
+    def __init__(self, judges: Sequence[FoundationModel], *, names: Sequence[str] | None = None, soft: bool = True):
         models = list(judges)
         for j, m in enumerate(models):
             if not isinstance(m, FoundationModel):
@@ -185,7 +187,9 @@ def panel_answers(disc: "Discovery") -> tuple[np.ndarray, dict[str, dict[str, fl
     return stacked, usage, time.perf_counter() - t0
 
 
-def _judges_data(disc: "Discovery", rows: np.ndarray, answers: np.ndarray) -> Any:
+def panel_data(disc: "Discovery", rows: np.ndarray, answers: np.ndarray) -> Any:
+    """:class:`~genz_pyro.judge_data.JudgesData` of the rows ``rows`` of ``answers [N_all, K, J]``
+    (all judges, the run's own first) with the run's targets, covariates and names."""
     from genz_pyro.judge_data import JudgesData
 
     idx = torch.as_tensor(rows, dtype=torch.long)
@@ -200,13 +204,13 @@ def _judges_data(disc: "Discovery", rows: np.ndarray, answers: np.ndarray) -> An
     )
 
 
-def _predict(disc: "Discovery", result: "JudgesFit", rows: np.ndarray, answers: np.ndarray) -> np.ndarray:
+def panel_predict(disc: "Discovery", result: "JudgesFit", rows: np.ndarray, answers: np.ndarray) -> np.ndarray:
     """``[len(rows), D]`` the several-judges model's predictive means from the answers alone."""
     from genz_pyro.infer.judge_rates import prior_logits
     from genz_pyro.models.links import LinearLink
     from genz_pyro.predict import predictive
 
-    data = _judges_data(disc, rows, answers)
+    data = panel_data(disc, rows, answers)
     p = torch.sigmoid(prior_logits(data, result.params, result.decoupled))
     draws = 1 if isinstance(result.link, LinearLink) else 1000
     pred = predictive(result.link, result.sigma2, p, data.covariates, num_samples=draws)
@@ -229,7 +233,11 @@ def panel_step(disc: "Discovery") -> dict[str, Any]:
     t0 = time.perf_counter()
     opts = dict(disc.judges_options)
     engine = opts.pop("engine", "cavi" if disc.spec.link == "linear" else "sem")
-    res = fit_judges(_judges_data(disc, disc.train, answers), link=disc.spec.link, engine=engine,
+    if "q_init" not in opts and disc.result is not None:
+        # start from the search's posterior (the run's own judge): the judges' rates then start
+        # from their agreement with it, not from a vote that a constant judge can swing
+        opts["q_init"] = disc.result.q.detach()
+    res = fit_judges(panel_data(disc, disc.train, answers), link=disc.spec.link, engine=engine,
                      seed=disc.seed, **opts)
     disc.judges_result = res
     entry["time"]["fit"] = time.perf_counter() - t0
@@ -241,7 +249,7 @@ def panel_step(disc: "Discovery") -> dict[str, Any]:
         if rows.size == 0:
             metric[name] = float("nan")
             continue
-        pred = _predict(disc, res, rows, answers)
+        pred = panel_predict(disc, res, rows, answers)
         metric[name] = float(disc.scorer(pred, disc._y[torch.as_tensor(rows)].numpy()))
     entry["metric"] = metric
     return entry
