@@ -185,7 +185,7 @@ class JudgesData:
         return 0 if self.covariates is None else int(self.covariates.shape[1])
 
     @property
-    def soft(self) -> bool:
+    def is_soft(self) -> bool:
         """True when some observed answer lies strictly between 0 and 1."""
         return bool(((self.answers != 0) & (self.answers != 1)).any())
 
@@ -213,8 +213,7 @@ class JudgesData:
         return idx
 
     def judge(self, j: int | str) -> GenZData:
-        """Judge ``j``'s answers (an index or a name) as one-judge :class:`GenZData`
-        (hard answers only: the one-judge data take 0 / 1)."""
+        """Judge ``j``'s answers (an index or a name) as one-judge :class:`GenZData`."""
         idx = self._index(j, "j")
         return GenZData.create(
             self.answers[..., idx],

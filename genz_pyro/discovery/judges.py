@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 import torch
 
+from genz_pyro.fm.mixed import MixedModel, judgment_column, uses_soft_judgments
 from genz_pyro.fm.protocol import CallRecord, FoundationModel, Item, Judgment, Usage
 from genz_pyro.fm.wrapper import Wrapper
 
@@ -97,11 +98,12 @@ class JudgePanel:
     Args:
         judges: foundation models (each answers every feature on every item).
         names: one distinct name per judge (default: the models' ``name``, numbered on a clash).
-        soft: use a judge's ``Judgment.probability`` (P(yes), a soft answer) when it reports
-            one (the default; a backend built with ``soft=False`` reports none), else its yes / no.
+        soft: ``True``: a judge's P(yes) (``Judgment.probability``) where it reports one, else its
+            yes / no; ``False``: yes / no; ``None`` (default): as each judge was asked (soft for a
+            backend asked for soft judgments, e.g. ``gguf:``; :func:`~genz_pyro.fm.mixed.uses_soft_judgments`).
     """
 
-    def __init__(self, judges: Sequence[FoundationModel], *, names: Sequence[str] | None = None, soft: bool = True):
+    def __init__(self, judges: Sequence[FoundationModel], *, names: Sequence[str] | None = None, soft: bool | None = None):
         models = list(judges)
         for j, m in enumerate(models):
             if not isinstance(m, FoundationModel):
@@ -117,7 +119,7 @@ class JudgePanel:
             raise ValueError(f"judge_names: need {len(models)} distinct names, one per judge, got {names}")
         self.models = models
         self.names = names
-        self.soft = bool(soft)
+        self.soft = soft
 
     def __len__(self) -> int:
         return len(self.models)
@@ -143,9 +145,8 @@ class JudgePanel:
                     f"judges: {name} returned no answer to {description!r} for {len(missing)} item(s), first "
                     f"{missing[0]!r}; a FoundationModel must answer every item id it is given"
                 )
-            for r, i in enumerate(ids):
-                a = got[i]
-                out[r, j] = a.probability if self.soft and a.probability is not None else float(a.value)
+            soft = uses_soft_judgments(model) if self.soft is None else self.soft
+            out[:, j] = judgment_column(got, ids, soft=soft)
         return out
 
 
@@ -165,7 +166,7 @@ def attach_panel(
 
 def judge_names(disc: "Discovery") -> list[str]:
     """The run's own judge (the model that judges the search) and then the panel's judges."""
-    own = getattr(disc, "judge_model", None) or disc.model
+    own = disc.model.judge_model if isinstance(disc.model, MixedModel) else disc.model
     return [str(getattr(own, "name", "model"))] + ([] if disc.panel is None else list(disc.panel.names))
 
 

@@ -246,39 +246,69 @@ def expected_log_prior(
     return (log_p_zero(data, params, decoupled) + q * prior_logits(data, params, decoupled)).sum(-1)
 
 
-def m_step_judges(data: JudgesData, q: torch.Tensor, start: JudgesStart, params: JudgeParams) -> JudgeParams:
-    """The closed-form M step of pi and the rates from the marginals ``q [N, K]`` (module doc).
+def _counts(
+    data: JudgesData, q: torch.Tensor, a: torch.Tensor, b: torch.Tensor, start: JudgesStart
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Expected counts ``(n0, n0y, n1, n1n)``, each ``[K, J]``, at the rates ``(a, b)``: weight of
+    ``z = 0``, its expected "yes", weight of ``z = 1``, its expected "no" (pooled over a judge's
+    learnt features when ``shared``)."""
+    s = data.answers.double()
+    obs = data.observed()
+    l1 = s * (1 - b) + (1 - s) * b
+    l0 = s * a + (1 - s) * (1 - a)
+    w1 = obs * q[..., None]
+    w0 = obs * (1 - q[..., None])
+    out = (w0.sum(0), (w0 * (s * a / l0)).sum(0), w1.sum(0), (w1 * ((1 - s) * b / l1)).sum(0))
+    if start.shared:
+        lw = start.learn_rates[:, None].expand_as(out[0]).double()
+        out = tuple((x * lw).sum(0, keepdim=True).expand_as(lw) for x in out)  # type: ignore[assignment]
+    return out
 
+
+def m_step_judges(
+    data: JudgesData, q: torch.Tensor, start: JudgesStart, params: JudgeParams, *, iters: int = 200, tol: float = 1e-12
+) -> JudgeParams:
+    """The M step of pi and the rates from the marginals ``q [N, K]`` (module doc).
+
+    Hard answers: the closed form (one step). Soft answers: the EM step over each judge's
+    latent hard answer iterated to its fixed point (``tol``, at most ``iters`` steps): the
+    maximum in the rates of ``E_q[log p(s | z)]``, concave in each rate. A judge worse than a
+    coin (``a + b > 1`` at that maximum) gets the maximum on ``a + b = 1``, its rate of yes.
     Entries that are not learnt (decoupled, ``learn_*=False``) or have no weight (nobody
     answered) keep their value in ``params``.
     """
     q = q.double()
-    s, l1, l0 = _likelihoods(data, params)
-    obs = data.observed()
-    a, b = params.false_yes, params.false_no
-    w1 = obs * q[..., None]
-    w0 = obs * (1 - q[..., None])
-    n1, n0 = w1.sum(0), w0.sum(0)  # [K, J]
-    n1n = (w1 * ((1 - s) * b / l1)).sum(0)  # expected "no" when z = 1
-    n0y = (w0 * (s * a / l0)).sum(0)  # expected "yes" when z = 0
-    learn = start.learn_rates[:, None].expand_as(n1)
-    if start.shared:  # pool the counts of a judge's learnt features
-        lw = learn.double()
-        n1, n0, n1n, n0y = ((x * lw).sum(0, keepdim=True).expand_as(lw) for x in (n1, n0, n1n, n0y))
-    if start.symmetric:
-        tot = n0 + n1
-        eps = ((n0y + n1n) / tot.clamp(min=1e-300)).clamp(EPS_MIN, 0.5)
-        ok = learn & (tot > 0)
-        new_a = torch.where(ok, eps, a)
-        new_b = torch.where(ok, eps, b)
-    else:
-        new_a = torch.where(n0 > 0, n0y / n0.clamp(min=1e-300), a)
-        new_b = torch.where(n1 > 0, n1n / n1.clamp(min=1e-300), b)
-        coin = new_a + new_b > 1  # worse than a coin: the constrained optimum is uninformative
-        yes = (n0y + n1 - n1n) / (n0 + n1).clamp(min=1e-300)
-        new_a = torch.where(coin, yes, new_a).clamp(EPS_MIN, RATE_MAX)
-        new_b = torch.where(coin, 1 - yes, new_b).clamp(EPS_MIN, RATE_MAX)
-        new_a = torch.where(learn, new_a, a)
-        new_b = torch.where(learn, new_b, b)
+    steps = iters if data.is_soft else 1
+    a0, b0 = params.false_yes, params.false_no
+    learn = start.learn_rates[:, None].expand_as(a0)
+    hi = 0.5 if start.symmetric else RATE_MAX
+    a, b = a0.clamp(EPS_MIN, hi), b0.clamp(EPS_MIN, hi)
+    for _ in range(steps):
+        n0, n0y, n1, n1n = _counts(data, q, a, b, start)
+        if start.symmetric:
+            tot = n0 + n1
+            eps = ((n0y + n1n) / tot.clamp(min=1e-300)).clamp(EPS_MIN, 0.5)
+            new_a = new_b = torch.where(learn & (tot > 0), eps, a)
+        else:
+            new_a = torch.where(n0 > 0, n0y / n0.clamp(min=1e-300), a).clamp(EPS_MIN, RATE_MAX)
+            new_b = torch.where(n1 > 0, n1n / n1.clamp(min=1e-300), b).clamp(EPS_MIN, RATE_MAX)
+        done = float(torch.maximum((new_a - a).abs(), (new_b - b).abs()).max()) < tol if a.numel() else True
+        a, b = new_a, new_b
+        if done:
+            break
+    if not start.symmetric:
+        coin = learn & (a + b > 1)
+        if bool(coin.any()):  # the constrained maximum: an uninformative judge, a = 1 - b = its rate of yes
+            yes = a
+            for _ in range(steps):
+                n0, n0y, n1, n1n = _counts(data, q, yes, 1 - yes, start)
+                new = ((n0y + n1 - n1n) / (n0 + n1).clamp(min=1e-300)).clamp(EPS_MIN, RATE_MAX)
+                done = float((new - yes)[coin].abs().max()) < tol
+                yes = new
+                if done:
+                    break
+            a, b = torch.where(coin, yes, a), torch.where(coin, 1 - yes, b)
+    new_a = torch.where(learn, a, a0)
+    new_b = torch.where(learn, b, b0)
     pi = torch.where(start.learn_pi, q.mean(0).clamp(EPS_MIN, RATE_MAX), params.pi)
     return replace(params, pi=pi, false_yes=new_a, false_no=new_b)

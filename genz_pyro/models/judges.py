@@ -184,7 +184,7 @@ class JudgesModel:
         a, b = self.rates()
         sigma = self.sigma2().sqrt()
         link = pyro.module("link", self.link)
-        soft = data.soft
+        soft = data.is_soft
         with pyro.plate("items", data.num_items, subsample=subsample, subsample_size=subsample_size, dim=-2) as idx:
             rows = idx if (subsample is not None or subsample_size is not None) else slice(None)
             features = pyro.plate("features", self.num_features, dim=-1)

@@ -116,6 +116,7 @@ def test_a_prompt_variant_asks_the_paraphrase_and_is_cached_apart() -> None:
         PromptVariant(inner, "no field")
     soft = JudgePanel([inner], soft=True).answer("f", {"a": "x", "b": "y"})
     np.testing.assert_allclose(soft, [[0.8], [0.8]])
+    np.testing.assert_allclose(JudgePanel([inner]).answer("f", {"a": "x"}), [[1.0]])  # not asked for soft
 
 
 class _Forgetful(_Recorder):
@@ -149,3 +150,19 @@ def test_summary_and_report_show_each_judges_rates(tmp_path) -> None:
     assert fig in paths and fig.stat().st_size > 5000
     with pytest.raises(ValueError, match="^rates:"):
         plot_judge_rates([], tmp_path / "x.png")
+
+
+def test_a_run_judged_by_another_model_names_that_judge_first(tmp_path) -> None:
+    """With ``judge_model`` (mining by one model, judging by another) the run's own judge is the
+    judging model: its answers are the first judge column of the several-judges model."""
+    judge = FlipModel(OfflineModel(), 0.1, seed=5)
+    d = Discovery(load_binary(bits=6, seed=0), OfflineModel(), judge_model=judge, judges=[OfflineModel()],
+                  judge_names=["exact"], seed=0)
+    d.run(algorithm=1, cycles=2)
+    rec = d.history[-1].judges
+    assert rec["names"] == [judge.name, "exact"]
+    fy, fn = np.array(rec["false_yes"]), np.array(rec["false_no"])
+    assert (fy[:, 1] <= 0.002).all() and (fn[:, 1] <= 0.002).all()  # the exact judge
+    for k, f in enumerate(d.features):  # the flipping judge: the share of its answers it flipped
+        share = np.mean([judge.flips(f, i) for i in d.ids])
+        assert abs((fy[k, 0] + fn[k, 0]) / 2 - share) < 0.02, (fy[k, 0], fn[k, 0], share)

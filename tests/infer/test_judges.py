@@ -20,18 +20,24 @@ from genz_pyro.judge_data import JudgesData
 from genz_pyro.predict import predict, predict_judges
 
 
-def _one_judge(n: int = 300, seed: int = 1) -> GenZData:
+def _one_judge(n: int = 300, seed: int = 1, soft: bool = False) -> GenZData:
     sim = simulate_linear(n, 5, 3, sigma=0.3, eps_range=(0.05, 0.3), seed=seed)
     g = torch.Generator().manual_seed(seed + 10)
     miss = torch.rand(n, 5, generator=g) < 0.1
-    return GenZData.create(sim.data.judgments, sim.data.targets, covariates=torch.randn(n, 2, generator=g), missing=miss)
+    s = sim.data.judgments
+    if soft:  # P(yes) in [0.1, 0.9] around the hard answer
+        s = 0.1 + 0.8 * (0.75 * s + 0.25 * torch.rand(n, 5, generator=g))
+    return GenZData.create(s, sim.data.targets, covariates=torch.randn(n, 2, generator=g), missing=miss)
 
 
+@pytest.mark.parametrize("soft", [False, True])
 @pytest.mark.parametrize("engine", ["cavi", "sem", "em"])
-def test_one_judge_symmetric_rates_and_pi_one_half_is_todays_fit(engine: str) -> None:
-    """Same q, eps, weights and sigma2 to 1e-6 (float32 results; measured 0 for q and W,
-    3e-9 for eps), and the bound differs by the constant log p(s) = count log 1/2."""
-    data = _one_judge()
+def test_one_judge_symmetric_rates_and_pi_one_half_is_todays_fit(engine: str, soft: bool) -> None:
+    """Same q, eps, weights and sigma2 to 1e-6 (float32 results; measured at most 6e-8 for q
+    and 0 for W, eps to 2e-8), hard or soft judgments, and the bound differs by the constant
+    log p(s) = count log 1/2."""
+    data = _one_judge(soft=soft)
+    assert data.is_soft == soft
     today = fit(data, engine=engine, seed=0)
     judged = fit_judges(JudgesData.from_genz(data), engine=engine, symmetric=True, pi=0.5, learn_pi=False, seed=0)
     assert judged.num_sweeps == today.num_sweeps
@@ -108,7 +114,7 @@ def test_soft_answers_fit_with_a_monotone_bound_and_reduce_to_the_one_judge_soft
     g = torch.Generator().manual_seed(0)
     soft = (sim.data.answers * 0.8 + 0.1 * torch.rand(sim.data.answers.shape, generator=g)).clamp(0, 1)
     data = JudgesData.create(soft, sim.data.targets)
-    assert data.soft
+    assert data.is_soft
     res = fit_judges(data, engine="cavi", max_sweeps=40, tol=0.0)
     h = np.array([res.info["bound_start"], *res.bound_history])
     assert np.all(np.diff(h) >= -1e-8 * np.abs(h[1:])), np.diff(h).min()

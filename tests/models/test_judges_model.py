@@ -62,7 +62,7 @@ def test_log_joint_of_every_configuration_is_the_enumeration_oracle(soft: bool) 
         data, gm, params, link, sigma2 = _setup(soft=soft)
     finally:
         torch.set_default_dtype(torch.float32)
-    assert data.soft == soft and data.answers.dtype == torch.float64
+    assert data.is_soft == soft and data.answers.dtype == torch.float64
     post = judges_exact_posterior(data, params, link=link, sigma2=sigma2)
     for m, c in enumerate(post.configurations):
         tr = poutine.trace(poutine.condition(gm.model, data={"z": c.expand(data.num_items, 3)})).get_trace(data)
