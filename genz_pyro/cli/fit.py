@@ -15,6 +15,7 @@ from genz_pyro.cli.calllog import CallLog
 from genz_pyro.cli.common import CliError, attach_progress, build_model, make_budget, write_json
 from genz_pyro.cli.data import load_dataset
 from genz_pyro.cli.dryrun import dry_run
+from genz_pyro.cli.judges import build_panel, panel_kwargs, plan_panel, print_judges
 from genz_pyro.cli.settings import fit_settings
 from genz_pyro.cli.summary import baseline_scores, cold_start, print_summary, run_summary
 from genz_pyro.fm.protocol import FoundationModel
@@ -28,14 +29,17 @@ def _plan_done(run_dir: Path) -> bool:
 
 
 def _open_discovery(
-    run_dir: Path, dataset: Any, model: FoundationModel, s: Mapping[str, Any], judge: FoundationModel | None = None
+    run_dir: Path, dataset: Any, model: FoundationModel, s: Mapping[str, Any], judge: FoundationModel | None = None,
+    panel: list[tuple[str, FoundationModel]] | None = None,
 ) -> Any:
     from genz_pyro.discovery import Discovery
 
     judging: dict[str, Any] = {"judge_model": judge, "soft": s.get("soft")}
+    further = panel_kwargs(panel, s)
     if (run_dir / "config.json").exists():
         try:
-            return Discovery.resume(run_dir, dataset, model, continue_run=False, **judging)
+            return Discovery.resume(run_dir, dataset, model, continue_run=False, judges=further.get("judges", ()),
+                                    **judging)
         except ValueError as exc:
             raise CliError(f"--resume: {exc}") from None
     from genz_pyro.discovery.selection import treatment_settings
@@ -56,7 +60,7 @@ def _open_discovery(
                        "treatment (--algorithm 1 --cycles 9 --eps 1e-6 --ridge 0)")
     return Discovery(dataset, model, link=s["link"], engine=s.get("engine"), metric=s["metric"], seed=int(s["seed"]),
                      run_dir=run_dir, fit_options=fit_options, eps_fixed=t["eps_fixed"], selection=t["selection"],
-                     **extra, **judging)
+                     **extra, **judging, **further)
 
 
 def _run_plan(disc: Any, run_dir: Path, s: Mapping[str, Any], *, zero_shot: bool, progress: bool, label: str) -> None:
@@ -111,7 +115,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
         from genz_pyro.fm.mixed import MixedModel
 
         planned = model if judge is None else MixedModel(model, judge)
-        return dry_run(planned, dataset, s, run_dir if args.resume else None)
+        status = dry_run(planned, dataset, s, run_dir if args.resume else None)
+        plan_panel(s, dataset, own=model if judge is None else judge, budget=budget)
+        return status
     if not args.resume:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / "cli.json", s)
@@ -121,11 +127,13 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if judge is not None:
         judge_inner: FoundationModel = CallLog(judge, args.call_log) if args.call_log else judge
         cached_judge = CachedModel(judge_inner, JudgmentCache(run_dir / "cache.sqlite"))
+    panel = build_panel(s, own=judge_inner if judge is not None else inner, budget=budget, call_log=args.call_log,
+                        cache_path=run_dir / "cache.sqlite")
     progress = not args.no_progress
 
     t0 = time.perf_counter()
     zero_shot = s["algorithm"] == "zero-shot"
-    disc = _open_discovery(run_dir, dataset, cached, s, cached_judge)
+    disc = _open_discovery(run_dir, dataset, cached, s, cached_judge, panel)
     _run_plan(disc, run_dir, s, zero_shot=zero_shot, progress=progress,
               label="zero-shot" if zero_shot else f"algorithm {s['algorithm']}")
     zs_score = None
@@ -168,4 +176,5 @@ def cmd_fit(args: argparse.Namespace) -> int:
             summary["refit_train_val"]["ratings_equivalent"] = eq if np.isfinite(eq) else None
     write_json(run_dir / "summary.json", summary)
     print_summary(summary, run_dir)
+    print_judges(summary)
     return 0

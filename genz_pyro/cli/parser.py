@@ -83,9 +83,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="offline | anthropic:MODEL | openai:MODEL | gguf:PATH (a local GGUF file; gguf: alone is "
                         "the bundled small model) (default offline)")
     g.add_argument("--base-url", default=None, help="server of an OpenAI-compatible or proxy endpoint")
-    g.add_argument("--judge-model", default=None,
+    g.add_argument("--judge-model", action="append", default=None,
                    help="judge every item with this model (e.g. gguf:PATH, a local GGUF file) and mine the "
-                        "features with --model (default: --model does both)")
+                        "features with --model (default: --model does both); give it again for further judges: "
+                        "each answers every feature and the several-judges model learns how far to trust each "
+                        "(docs/judges.md)")
+    g.add_argument("--judge-variant", action="store_true",
+                   help="a further judge: the run's judge asked a paraphrased question")
+    g.add_argument("--shared-rates", action="store_true",
+                   help="several judges: one false-yes and one false-no rate per judge for all features "
+                        "(default: per judge and feature)")
     g.add_argument("--soft", dest="soft", action="store_true", default=None,
                    help="judgments as P(yes) from the judge's logprobs (default where available: gguf:)")
     g.add_argument("--no-soft", dest="soft", action="store_false", help="judgments as yes/no only")

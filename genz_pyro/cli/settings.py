@@ -26,7 +26,7 @@ SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_colu
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
                  "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val",
-                 "min_activity", "judge_model", "soft", "patience", "prune_patience", "test_fraction", "val_fraction",
+                 "min_activity", "judge_model", "soft", "judges", "judge_variant", "shared_rates", "patience", "prune_patience", "test_fraction", "val_fraction",
                  "split_column")
 
 
@@ -37,6 +37,8 @@ def fit_settings(args: argparse.Namespace) -> dict[str, Any]:
         CliError: a missing or inconsistent flag, or a value out of range (naming the flag).
     """
     s = {k: getattr(args, k, None) for k in SETTING_KEYS}
+    if isinstance(s["judge_model"], list):  # --judge-model given n times: the run's judge, then n - 1 further judges
+        s["judge_model"], s["judges"] = s["judge_model"][0], s["judge_model"][1:]
     if s["items_file"]:
         if s["dataset"]:
             raise CliError("--dataset: give either --dataset or --items-file, not both")

@@ -167,7 +167,9 @@ def attach_panel(
 def judge_names(disc: "Discovery") -> list[str]:
     """The run's own judge (the model that judges the search) and then the panel's judges."""
     own = disc.model.judge_model if isinstance(disc.model, MixedModel) else disc.model
-    return [str(getattr(own, "name", "model"))] + ([] if disc.panel is None else list(disc.panel.names))
+    others = [] if disc.panel is None else list(disc.panel.names)
+    name = str(getattr(own, "name", "model"))
+    return [name if name not in others else f"{name} (run)"] + others
 
 
 def panel_answers(disc: "Discovery") -> tuple[np.ndarray, dict[str, dict[str, float]], float]:
