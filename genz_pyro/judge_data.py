@@ -15,6 +15,7 @@ judge, and the fix.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -184,10 +185,26 @@ class JudgesData:
         """C (0 when there are no covariates)."""
         return 0 if self.covariates is None else int(self.covariates.shape[1])
 
-    @property
+    @cached_property
     def is_soft(self) -> bool:
         """True when some observed answer lies strictly between 0 and 1."""
         return bool(((self.answers != 0) & (self.answers != 1)).any())
+
+    @cached_property
+    def answer_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(yes, no, seen)``, each ``[K, N, J]`` float64 (feature-major, contiguous): ``s``,
+        ``1 - s`` and 1 where the judge answered, 0 where it did not (computed once; the engines'
+        hard-answer sums are batched products with them)."""
+        s = self.answers.double().permute(1, 0, 2)
+        obs = self.observed().permute(1, 0, 2)
+        return (obs * s).contiguous(), (obs * (1 - s)).contiguous(), obs.contiguous()
+
+    @cached_property
+    def yes_no(self) -> torch.Tensor:
+        """``[K, N, 2 J]``: :attr:`answer_weights`' yes and no side by side (one batched product
+        gives every judge's log-likelihood of both values of ``z``)."""
+        yes, no, _ = self.answer_weights
+        return torch.cat([yes, no], dim=-1)
 
     def observed(self) -> torch.Tensor:
         """``[N, K, J]`` float64 mask: 1 where the judge answered, 0 where it did not."""

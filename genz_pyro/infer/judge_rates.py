@@ -214,16 +214,32 @@ def _likelihoods(data: JudgesData, params: JudgeParams) -> tuple[torch.Tensor, t
 
 def answer_logliks(data: JudgesData, params: JudgeParams) -> tuple[torch.Tensor, torch.Tensor]:
     """``(log L(z = 1), log L(z = 0))``, each ``[N, K, J]`` float64, 0 where the answer is missing."""
+    a, b = params.false_yes, params.false_no
+    if not data.is_soft:  # log L is log(1 - b) or log b (z = 1), log a or log(1 - a) (z = 0)
+        yes, no, _ = (w.permute(1, 0, 2) for w in data.answer_weights)
+        return yes * torch.log1p(-b) + no * torch.log(b), yes * torch.log(a) + no * torch.log1p(-a)
     _, l1, l0 = _likelihoods(data, params)
     obs = data.observed()
     return torch.log(l1) * obs, torch.log(l0) * obs
 
 
+def _summed(data: JudgesData, params: JudgeParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(sum_j [log L(1) - log L(0)], sum_j log L(0))``, each ``[N, K]`` (hard answers: two
+    products with the answer weights, no ``[N, K, J]`` logarithm)."""
+    a, b = params.false_yes, params.false_no
+    if not data.is_soft:  # [K, N, 2J] x [K, 2J, 2]: the log-likelihood ratio and log L(0), summed over j
+        la, l1a, lb, l1b = torch.log(a), torch.log1p(-a), torch.log(b), torch.log1p(-b)
+        coef = torch.stack([torch.cat([l1b - la, lb - l1a], -1), torch.cat([la, l1a], -1)], -1)
+        out = torch.bmm(data.yes_no, coef)  # [K, N, 2]
+        return out[..., 0].T, out[..., 1].T
+    ll1, ll0 = answer_logliks(data, params)
+    return (ll1 - ll0).sum(-1), ll0.sum(-1)
+
+
 def prior_logits(data: JudgesData, params: JudgeParams, decoupled: torch.Tensor | None = None) -> torch.Tensor:
     """``[N, K]`` prior log-odds of ``z_nk = 1`` given every judge's answers (0 where decoupled)."""
-    ll1, ll0 = answer_logliks(data, params)
     pi = params.pi
-    out = (torch.log(pi) - torch.log1p(-pi)) + (ll1 - ll0).sum(-1)
+    out = (torch.log(pi) - torch.log1p(-pi)) + _summed(data, params)[0]
     if decoupled is not None and bool(decoupled.any()):
         out = out.masked_fill(decoupled, 0.0)
     return out
@@ -231,8 +247,7 @@ def prior_logits(data: JudgesData, params: JudgeParams, decoupled: torch.Tensor 
 
 def log_p_zero(data: JudgesData, params: JudgeParams, decoupled: torch.Tensor | None = None) -> torch.Tensor:
     """``[N, K]`` ``log p(z_nk = 0, s_nk.)`` (``log 1/2`` where decoupled: the answers are ignored)."""
-    _, ll0 = answer_logliks(data, params)
-    out = torch.log1p(-params.pi) + ll0.sum(-1)
+    out = torch.log1p(-params.pi) + _summed(data, params)[1]
     if decoupled is not None and bool(decoupled.any()):
         out = out.masked_fill(decoupled, math.log(0.5))
     return out
@@ -243,7 +258,12 @@ def expected_log_prior(
 ) -> torch.Tensor:
     """``[N]`` ``E_q[log p(z_n, s_n)] = sum_k [log p(z = 0, s) + q l]`` (answers included)."""
     q = q.double()
-    return (log_p_zero(data, params, decoupled) + q * prior_logits(data, params, decoupled)).sum(-1)
+    lr, l0 = _summed(data, params)
+    pi = params.pi
+    logit, zero = (torch.log(pi) - torch.log1p(-pi)) + lr, torch.log1p(-pi) + l0
+    if decoupled is not None and bool(decoupled.any()):
+        logit, zero = logit.masked_fill(decoupled, 0.0), zero.masked_fill(decoupled, math.log(0.5))
+    return (zero + q * logit).sum(-1)
 
 
 def _counts(
@@ -252,13 +272,23 @@ def _counts(
     """Expected counts ``(n0, n0y, n1, n1n)``, each ``[K, J]``, at the rates ``(a, b)``: weight of
     ``z = 0``, its expected "yes", weight of ``z = 1``, its expected "no" (pooled over a judge's
     learnt features when ``shared``)."""
-    s = data.answers.double()
-    obs = data.observed()
-    l1 = s * (1 - b) + (1 - s) * b
-    l0 = s * a + (1 - s) * (1 - a)
-    w1 = obs * q[..., None]
-    w0 = obs * (1 - q[..., None])
-    out = (w0.sum(0), (w0 * (s * a / l0)).sum(0), w1.sum(0), (w1 * ((1 - s) * b / l1)).sum(0))
+    if not data.is_soft:  # P(t = yes | z, s) = s: the counts are products with the answer weights
+        yes, no, seen = data.answer_weights  # [K, N, J]
+        q1 = q.T.contiguous().unsqueeze(1)  # [K, 1, N]
+        q0 = 1 - q1
+
+        def dot(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # sum_n x[k, n] w[k, n, j] -> [K, J]
+            return torch.bmm(x, w).squeeze(1)
+
+        out = (dot(seen, q0), dot(yes, q0), dot(seen, q1), dot(no, q1))
+    else:
+        obs = data.observed()
+        s = data.answers.double()
+        l1 = s * (1 - b) + (1 - s) * b
+        l0 = s * a + (1 - s) * (1 - a)
+        w1 = obs * q[..., None]
+        w0 = obs * (1 - q[..., None])
+        out = (w0.sum(0), (w0 * (s * a / l0)).sum(0), w1.sum(0), (w1 * ((1 - s) * b / l1)).sum(0))
     if start.shared:
         lw = start.learn_rates[:, None].expand_as(out[0]).double()
         out = tuple((x * lw).sum(0, keepdim=True).expand_as(lw) for x in out)  # type: ignore[assignment]
