@@ -10,9 +10,9 @@ from genz_pyro.cli.demo import cmd_demo
 from genz_pyro.cli.describe_images import IMAGE_PROMPT, cmd_describe_images
 from genz_pyro.cli.fit import cmd_fit
 from genz_pyro.cli.report import cmd_report
-from genz_pyro.cli.settings import VALIDATED_SETTINGS
+from genz_pyro.cli.settings import SETTING_KEYS, VALIDATED_SETTINGS
 
-__all__ = ["build_parser", "parse_args"]
+__all__ = ["build_parser", "parse_args", "given_settings"]
 
 
 def _eps_arg(text: str) -> str | float:
@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "choose (default 0.2: 16%% of all rows; train gets 64%%)")
     g.add_argument("--split-column", default=None,
                    help="your file: a column saying train, val or test for each row (instead of a random split)")
+    g.add_argument("--encoding", default=None,
+                   help="text encoding of --items-file (default utf-8, with or without Excel's byte-order mark; "
+                        "e.g. latin-1, cp1252)")
     g.add_argument("--descriptions", default=None, help="houses: photo descriptions (genz describe-images)")
     g.add_argument("--item-fields", default=None,
                    help="record fields shown to the model, comma-separated, or 'all' (default: all but the fields "
@@ -186,4 +189,19 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                            f"{args.dataset or args.items_file!r}; drop --validated and give the flags")
         args.fit_parser.set_defaults(**VALIDATED_SETTINGS[args.dataset])
         args = parser.parse_args(argv)
+    if args.command == "fit":
+        args.given = given_settings(argv)
+        if args.validated:
+            args.given |= set(VALIDATED_SETTINGS[args.dataset])
     return args
+
+
+def given_settings(argv: Sequence[str] | None) -> set[str]:
+    """The settings (:data:`~genz_pyro.cli.settings.SETTING_KEYS`) that ``genz fit`` was given
+    explicitly on the command line (``--resume`` compares them with the run's own)."""
+    parser = build_parser()
+    fit_parser = parser._defaults["fit_parser"]
+    for action in fit_parser._actions:
+        action.default = argparse.SUPPRESS
+    fit_parser._defaults.clear()
+    return set(vars(parser.parse_args(argv))) & set(SETTING_KEYS)

@@ -124,17 +124,17 @@ class RunHistory:
 
     Args:
         path: the ``history.jsonl`` file, or ``None`` to keep the records in memory only.
-            An existing file is loaded (a torn last line is cut off).
+            An existing file is loaded (a torn last line is cut off, unless ``repair=False``).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, repair: bool = True) -> None:
         self.path = None if path is None else Path(path)
         self.records: list[StepRecord] = []
         if self.path is not None and self.path.exists():
-            self.records = self._load_and_repair(self.path)
+            self.records = self._load_and_repair(self.path, repair=repair)
 
     @staticmethod
-    def _load_and_repair(path: Path) -> list[StepRecord]:
+    def _load_and_repair(path: Path, *, repair: bool = True) -> list[StepRecord]:
         data = path.read_bytes()
         records: list[StepRecord] = []
         good_end = 0
@@ -161,7 +161,7 @@ class RunHistory:
             records.append(rec)
             good_end = nl + 1
             pos = nl + 1
-        if good_end < len(data):
+        if good_end < len(data) and repair:
             with open(path, "r+b") as fh:
                 fh.truncate(good_end)
                 fh.flush()
@@ -182,8 +182,9 @@ class RunHistory:
         self.records.append(record)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "RunHistory":
-        """Read an existing ``history.jsonl``.
+    def load(cls, path: str | os.PathLike, *, repair: bool = True) -> "RunHistory":
+        """Read an existing ``history.jsonl`` (``repair=False``: a torn last line is skipped
+        but left on disk, for readers of a run another process may be writing).
 
         Raises:
             ValueError: when the file does not exist or a record in the middle is corrupt.
@@ -191,7 +192,7 @@ class RunHistory:
         p = Path(path)
         if not p.exists():
             raise ValueError(f"path: no run history at {p}; pass the history.jsonl of an existing run")
-        return cls(p)
+        return cls(p, repair=repair)
 
     def __len__(self) -> int:
         return len(self.records)

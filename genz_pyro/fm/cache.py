@@ -33,6 +33,7 @@ cache (one process).
 
 from __future__ import annotations
 
+import errno
 import gzip
 import hashlib
 import json
@@ -142,6 +143,16 @@ def _resolve_path(path: str | os.PathLike[str] | None) -> str:
     return str(Path(p).expanduser().resolve())
 
 
+def _is_full(exc: sqlite3.DatabaseError) -> bool:
+    """SQLITE_FULL or SQLITE_IOERR: a full disk or a file-size limit (``EFBIG``)."""
+    msg = str(exc).lower()
+    return "disk is full" in msg or "disk i/o error" in msg
+
+
+def _full_error(path: str, exc: sqlite3.DatabaseError) -> OSError:
+    return OSError(errno.ENOSPC, f"{exc}: a full disk or a file-size limit", path)
+
+
 def _is_busy(exc: sqlite3.OperationalError) -> bool:
     msg = str(exc).lower()
     return "locked" in msg or "busy" in msg
@@ -181,13 +192,30 @@ class JudgmentCache:
             self._retry(lambda: self._init_schema(conn))
         except sqlite3.DatabaseError as exc:
             conn.close()
-            raise ValueError(
-                f"JudgmentCache: {self.path!r} is not a readable genz cache ({exc}); move it away or "
-                "pass another path"
-            ) from exc
+            raise self._open_error(exc) from exc
         self._conn = conn
         self._pid = os.getpid()
         return conn
+
+    def _writable(self) -> bool:
+        """Whether the file (if it exists) and its directory can be written (``access(2)``:
+        also False on a read-only file system, for root too)."""
+        p = Path(self.path)
+        return os.access(p.parent, os.W_OK) and (not p.exists() or os.access(p, os.W_OK))
+
+    def _open_error(self, exc: sqlite3.DatabaseError) -> Exception:
+        """The error to raise for a database that cannot be opened: the cause named, and the
+        advice to move the file away (its answers are lost) only for a damaged file."""
+        if self.path != ":memory:" and not self._writable():
+            return ValueError(
+                f"JudgmentCache: {self.path!r} is not writable ({exc}): the file or its directory is read-only "
+                "(permissions or a read-only file system). Fix the permissions; the cache itself is intact: keep "
+                "it, it holds every paid answer")
+        if _is_full(exc):
+            return _full_error(self.path, exc)
+        return ValueError(
+            f"JudgmentCache: {self.path!r} is not a readable genz cache ({exc}); move it away or pass another path "
+            "(a new cache starts empty: the answers it held are asked, and with a paid model paid, again)")
 
     @staticmethod
     def _init_schema(conn: sqlite3.Connection) -> None:
@@ -234,7 +262,12 @@ class JudgmentCache:
                 raise
 
         with self._lock:
-            self._retry(txn)
+            try:
+                self._retry(txn)
+            except sqlite3.OperationalError as exc:
+                if _is_full(exc):  # stop the caller: a full disk would lose every answer paid from now on
+                    raise _full_error(self.path, exc) from exc
+                raise
 
     def close(self) -> None:
         """Close this process's connection (the cache reopens on next use; a ``":memory:"``

@@ -275,6 +275,11 @@ class LLMBackend(FoundationModel, abc.ABC):
         return self._prices[best] if best is not None else Price(0.0, 0.0)
 
     # ------------------------------------------------------------------ provider hooks
+    def check_credentials(self) -> None:
+        """Raise :class:`~genz_pyro.fm.errors.AuthenticationError` (naming the environment
+        variable to set) when no credential is found; sends nothing (``genz fit`` checks
+        this before it creates a run directory). The default finds nothing to check."""
+
     def _identity_extras(self) -> dict[str, Any]:
         """Provider-specific decoding parameters for :meth:`cache_identity`."""
         return {}

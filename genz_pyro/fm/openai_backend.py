@@ -92,14 +92,24 @@ class OpenAIModel(LLMBackend):
     def _identity_extras(self) -> dict[str, Any]:
         return {"structured": self.structured}
 
-    def _client(self) -> Any:
-        openai = import_openai()
+    def _key(self) -> str:
         key = self._api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url is None:
-                raise AuthenticationError("openai: no API key; set OPENAI_API_KEY or pass api_key=", provider="openai")
+                raise AuthenticationError("openai: no API key; set OPENAI_API_KEY in the environment or pass api_key=",
+                                          provider="openai")
             key = "not-needed"  # local OpenAI-compatible servers ignore the key
-        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout)
+        return key
+
+    def _client(self) -> Any:
+        openai = import_openai()
+        return openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, max_retries=self.max_retries,
+                                  timeout=self.timeout)
+
+    def check_credentials(self) -> None:
+        """Raise :class:`~genz_pyro.fm.errors.AuthenticationError` (naming ``OPENAI_API_KEY``) when
+        no key is given or set and no ``base_url`` names a local server; sends nothing."""
+        self._key()
 
     def _base(self) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, self.token_param: self.max_tokens}
