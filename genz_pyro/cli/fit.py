@@ -193,8 +193,16 @@ def _fit(args: argparse.Namespace, run_dir: Path, dataset: Any, inner: Foundatio
     from genz_pyro.fm.cache import JudgmentCache
     from genz_pyro.fm.cached import CachedModel
 
-    cached = CachedModel(inner, JudgmentCache(run_dir / "cache.sqlite"))
-    cached_judge = None if judge_inner is None else CachedModel(judge_inner, JudgmentCache(run_dir / "cache.sqlite"))
+    cache = JudgmentCache(run_dir / "cache.sqlite")
+    journal = None
+    for m in (inner, judge_inner, *(m for _, m in panel)):
+        base = m.inner if isinstance(m, CallLog) else m
+        if base is not None and hasattr(base, "journal"):  # an SDK backend: every call is journalled before it is sent
+            from genz_pyro.fm.journal import CallJournal
+
+            journal = base.journal = journal or CallJournal(cache)
+    cached = CachedModel(inner, cache)
+    cached_judge = None if judge_inner is None else CachedModel(judge_inner, cache)
     panel = cache_panel(panel, run_dir / "cache.sqlite")
     progress = not args.no_progress
 
@@ -229,7 +237,7 @@ def _fit(args: argparse.Namespace, run_dir: Path, dataset: Any, inner: Foundatio
     write_json(run_dir / "baselines.json", {"metric": s["metric"],
                                              "test": {k: (None if v != v else v) for k, v in baselines.items()}},
                 sort_keys=False)  # zero-shot first: the figures' colour order
-    summary = run_summary(disc)
+    summary = run_summary(disc, None if journal is None else journal.totals())
     if s.get("refit_train_val") and not zero_shot:
         from genz_pyro.discovery.refit import refit_train_val
 
@@ -253,4 +261,7 @@ def _fit(args: argparse.Namespace, run_dir: Path, dataset: Any, inner: Foundatio
     write_json(run_dir / "summary.json", summary)
     print_summary(summary, run_dir)
     print_judges(summary)
+    damaged = cache.damage_report()
+    if damaged:
+        print(f"warning: {damaged}", file=sys.stderr)
     return 0

@@ -16,7 +16,7 @@ import json
 from typing import Any, Mapping
 
 from .errors import AuthenticationError, FoundationModelError, import_sdk
-from .llm import Completion, LLMBackend, translate_sdk_error
+from .llm import Completion, LLMBackend, cap_retry_after, json_body, translate_sdk_error
 from .prompts import Prompt
 
 __all__ = ["AnthropicModel", "import_anthropic"]
@@ -59,7 +59,9 @@ class AnthropicModel(LLMBackend):
         anthropic = import_anthropic()
         try:
             client = anthropic.AsyncAnthropic(
-                api_key=self._api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout
+                api_key=self._api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout,
+                http_client=anthropic.DefaultAsyncHttpxClient(
+                    event_hooks={"response": [cap_retry_after("anthropic", self.max_retry_wait)]}),
             )
         except anthropic.AnthropicError as e:
             raise AuthenticationError(_NO_KEY, provider="anthropic") from e
@@ -115,8 +117,8 @@ class AnthropicModel(LLMBackend):
         params = dict(params)
         # the SDK's typed signature has no ``temperature``; the API body still takes it
         extra = {k: params.pop(k) for k in ("temperature",) if k in params}
-        message = await client.messages.create(**params, extra_body=extra or None)
-        return message.model_dump(mode="json")
+        raw = await client.messages.with_raw_response.create(**params, extra_body=extra or None)
+        return json_body(raw.http_response, "anthropic")  # an HTML or cut-off 200: MalformedAnswerError
 
     def completion_from_body(self, body: Mapping[str, Any], prompt: Prompt | None) -> Completion:
         usage = body.get("usage") or {}
@@ -125,6 +127,8 @@ class AnthropicModel(LLMBackend):
         text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
         if body.get("stop_reason") == "max_tokens":
             return Completion(None, text, n_in, n_out, truncated=True)
+        if body.get("stop_reason") == "refusal":
+            return Completion(None, text, n_in, n_out, refusal=text.strip() or "stop_reason refusal")
         if prompt is not None and self.use_tools:
             for b in blocks:
                 if b.get("type") == "tool_use" and b.get("name") == prompt.name:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -251,3 +252,29 @@ def test_a_full_disk_stops_the_run_with_a_clear_error_and_valid_files(reference:
     r = _run(["fit", "--run-dir", "run", "--resume", "--no-progress"], tmp_path)
     assert r.returncode == 0, r.stderr
     assert _comparable(run) == _comparable(reference)
+
+
+# ------------------------------------------------------------------ item 7: a damaged cache
+def test_a_damaged_cache_warns_once_with_the_count_and_the_fix(reference: Path, tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    lines = (run / "history.jsonl").read_bytes().splitlines(keepends=True)
+    (run / "history.jsonl").write_bytes(b"".join(lines[:-1]))  # as if killed before the last step was recorded:
+    plan = json.loads((run / "plan.json").read_text())        # it is redone on --resume
+    (run / "plan.json").write_text(json.dumps({**plan, "done": False}))
+    size = (run / "cache.sqlite").stat().st_size
+    assert size > 12 * 4096
+    with open(run / "cache.sqlite", "r+b") as fh:  # damage every page after the tables' root pages
+        fh.seek(8 * 4096)
+        fh.write(bytes(range(256)) * ((size - 8 * 4096) // 256))
+    r = _run(["fit", "--run-dir", "run", "--resume", "--no-progress"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    damaged = [line for line in r.stderr.splitlines() if "is damaged" in line]
+    assert len(damaged) == 2, r.stderr  # one warning when it is found, one count at the end
+    assert "paid again" in damaged[0] and "move the file away" in damaged[0]
+    assert damaged[1].startswith("warning: the cache") and "failed" in damaged[1] and "paid again" in damaged[1]
+    assert re.search(r"\d+ reads", damaged[1]), damaged[1]
+    # the redone step is the same step (the offline model answered again: calls, not cache hits)
+    drop = lambda rs: [{k: v for k, v in r.items() if k != "usage"} for r in rs]  # noqa: E731
+    assert drop(_comparable(run)) == drop(_comparable(reference))
+    assert RunHistory.load(run / "history.jsonl")[-1].usage["calls"] > 0  # asked again, not served
