@@ -11,6 +11,7 @@ Run directory layout (see ``docs/discovery.md``)::
       features.json     the current features: description, eps, activity, weights
       predictions.csv   id, split, prediction and target per item after the last step
       cache.sqlite      every foundation-model answer (JudgmentCache)
+      run.lock          held by the process writing the run (genz_pyro.discovery.lock)
 
 A step is complete when its history record is on disk. ``params.pt`` is written
 *before* the record and keeps the previous step's state too, so a SIGKILL between

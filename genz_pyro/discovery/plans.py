@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory
 from genz_pyro.discovery.selection import Selection
+from genz_pyro.discovery.state import DiscoveryState
 from genz_pyro.fm.protocol import FoundationModel
 
-if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
 
 __all__ = ["make_plan", "open_plan", "extension_start", "pending_plan", "close_plan", "resume"]
 
@@ -45,7 +44,7 @@ def make_plan(algorithm: int, cycles: int, n_add: int = 5, n_remove: int = 2, ad
     return ([f"alg{add_algorithm}"] * n_add + ["alg3"] * n_remove) * cycles
 
 
-def pending_plan(disc: "Discovery") -> dict[str, Any] | None:
+def pending_plan(disc: DiscoveryState) -> dict[str, Any] | None:
     """The unfinished plan (in memory, else ``run_dir/plan.json``) or ``None``."""
     plan = disc._plan
     if plan is None and disc.run_dir is not None and (disc.run_dir / "plan.json").exists():
@@ -53,13 +52,13 @@ def pending_plan(disc: "Discovery") -> dict[str, Any] | None:
     return plan if plan is not None and not plan.get("done") else None
 
 
-def _recorded(disc: "Discovery", plan: dict[str, Any]) -> int:
+def _recorded(disc: DiscoveryState, plan: dict[str, Any]) -> int:
     """Plan positions recorded so far: one past the last recorded position."""
     recs = [r for r in disc.history.records[plan["start_step"] :] if r.plan_pos >= 0]
     return recs[-1].plan_pos + 1 if recs else 0
 
 
-def _last_plan(disc: "Discovery") -> dict[str, Any] | None:
+def _last_plan(disc: DiscoveryState) -> dict[str, Any] | None:
     if disc._plan is not None:
         return disc._plan
     if disc.run_dir is not None and (disc.run_dir / "plan.json").exists():
@@ -67,7 +66,7 @@ def _last_plan(disc: "Discovery") -> dict[str, Any] | None:
     return None
 
 
-def extension_start(disc: "Discovery", args: dict[str, Any]) -> int | None:
+def extension_start(disc: DiscoveryState, args: dict[str, Any]) -> int | None:
     """Where extending the last plan to ``args`` starts (its recorded positions), or ``None``
     when the last plan is not a ``run`` plan differing from ``args`` in ``cycles`` only.
 
@@ -88,7 +87,7 @@ def extension_start(disc: "Discovery", args: dict[str, Any]) -> int | None:
     return done
 
 
-def open_plan(disc: "Discovery", args: dict[str, Any], *, extend: bool = False) -> int:
+def open_plan(disc: DiscoveryState, args: dict[str, Any], *, extend: bool = False) -> int:
     """Start a plan with arguments ``args``; returns the plan position to start from:
     past the last recorded position when the same plan is pending (a resumed run), else
     0 (a new plan, saved before its first step).
@@ -120,7 +119,7 @@ def open_plan(disc: "Discovery", args: dict[str, Any], *, extend: bool = False) 
     return 0
 
 
-def close_plan(disc: "Discovery") -> None:
+def close_plan(disc: DiscoveryState) -> None:
     """Mark the pending plan done (on disk too)."""
     plan = pending_plan(disc)
     if plan is None:
@@ -132,7 +131,7 @@ def close_plan(disc: "Discovery") -> None:
 
 
 def resume(
-    cls: type["Discovery"],
+    cls: Callable[..., DiscoveryState],
     run_dir: str | Path,
     dataset: Dataset,
     model: FoundationModel,
@@ -142,7 +141,7 @@ def resume(
     judges: Sequence[FoundationModel] = (),
     judge_model: FoundationModel | None = None,
     soft: bool | None = None,
-) -> "Discovery":
+) -> DiscoveryState:
     """See :meth:`Discovery.resume`."""
     rd = Path(run_dir)
     if not (rd / "config.json").exists():

@@ -12,12 +12,10 @@ import gzip
 import json
 import logging
 import os
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
+from genz_pyro.fm.cache_store import SqliteStore
 from genz_pyro.fm.keys import canonical_json
-
-if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.fm.cache import JudgmentCache
 
 __all__ = ["EXPORT_FORMAT", "export_cache", "import_cache"]
 
@@ -26,7 +24,7 @@ logger = logging.getLogger("genz_pyro.fm.cache")
 EXPORT_FORMAT = "genz-pyro-cache/1"
 
 
-def _rows(cache: "JudgmentCache") -> Iterator[dict[str, Any]]:
+def _rows(cache: SqliteStore) -> Iterator[dict[str, Any]]:
     conn = cache._connect()
     for cid, raw, usage in conn.execute("SELECT id, raw, usage FROM calls"):
         yield {"t": "call", "id": cid.hex(), "raw": raw, "usage": usage}
@@ -38,7 +36,7 @@ def _rows(cache: "JudgmentCache") -> Iterator[dict[str, Any]]:
     for key, payload, cid in conn.execute("SELECT key, payload, call FROM answers"):
         yield {"t": "answer", "key": key.hex(), "payload": payload, "call": None if cid is None else cid.hex()}
 
-def export_cache(cache: "JudgmentCache", path: str | os.PathLike[str]) -> int:
+def export_cache(cache: SqliteStore, path: str | os.PathLike[str]) -> int:
     """Write every entry of ``cache`` to a portable JSON-lines file (gzip when ``path`` ends in ``.gz``).
 
     Returns:
@@ -54,7 +52,7 @@ def export_cache(cache: "JudgmentCache", path: str | os.PathLike[str]) -> int:
             n += 1
     return n
 
-def import_cache(cache: "JudgmentCache", path: str | os.PathLike[str]) -> int:
+def import_cache(cache: SqliteStore, path: str | os.PathLike[str]) -> int:
     """Merge an :func:`export_cache` file into ``cache`` (existing entries are kept).
 
     Malformed lines are logged and skipped. Returns the number of records imported.
