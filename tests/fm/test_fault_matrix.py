@@ -152,3 +152,22 @@ def test_mine_refused_then_answered(make, fake, provider: str) -> None:
     mined = make(provider).mine({"a": "red apple"}, {"b": "green pear"})
     assert mined.description == "like a" and len(fake.model_calls()) == 2
     assert json.loads(json.dumps(mined.rationale)) == "unlike b"
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_failing_job_keeps_the_answers_of_its_calls_that_came_back(make, fake, provider: str, tmp_path) -> None:
+    """Three batches; the second fails for good: the first and third were answered (and paid),
+    so they are cached, and asking again pays only for the second."""
+    from genz_pyro.fm.cache import JudgmentCache
+    from genz_pyro.fm.cached import CachedModel
+
+    items = {f"i{n}": ("red " if n % 2 else "blue ") + f"thing {n}" for n in range(6)}
+    truth = {i: t.startswith("red") for i, t in items.items()}
+    fake.faults = [Fault("pass"), Fault("status", 503, {"x-should-retry": "false"})]
+    model = CachedModel(make(provider, batch_size=2, max_concurrency=1), JudgmentCache(tmp_path / "c.sqlite"))
+    with pytest.raises(errors.ProviderError, match="503"):
+        model.judge("red", items)
+    assert len(fake.model_calls()) == 3  # the third batch still went out (in flight, paid): not cancelled
+    assert len(model.cache.get_judgments(model.cache_identity(), "red", items)) == 4
+    assert _values(model.judge("red", items)) == truth
+    assert len(fake.model_calls()) == 4  # only the failed batch was asked again
