@@ -41,7 +41,7 @@ from genz_pyro.discovery.history import StepRecord, step_seed
 from genz_pyro.discovery.selection import Treatment, check_treatment, val_score
 
 if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
+    from genz_pyro.discovery.state import DiscoveryState as Discovery
 
 __all__ = ["run_auto", "AUTO_DEFAULTS"]
 

@@ -16,7 +16,7 @@ import torch
 from genz_pyro.infer.result import FitResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
+    from genz_pyro.discovery.state import DiscoveryState as Discovery
 
 __all__ = ["Scorer", "NAMED_METRICS", "predict_items"]
 

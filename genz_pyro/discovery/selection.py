@@ -29,7 +29,7 @@ from genz_pyro.discovery.algorithms import EPS_FIXED_MIN, FitSpec
 from genz_pyro.infer.result import FitResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
+    from genz_pyro.discovery.state import DiscoveryState as Discovery
 
 __all__ = ["Treatment", "Selection", "check_treatment", "ridge_variant", "val_score", "treatment_settings",
            "pooled", "retired_eps", "describe_scores"]

@@ -1,7 +1,8 @@
 """What the discovery's helper modules use of a :class:`~genz_pyro.discovery.session.Discovery`.
 
 :mod:`~genz_pyro.discovery.plans` (plans and resume), :mod:`~genz_pyro.discovery.zeroshot`,
-:mod:`~genz_pyro.discovery.refit` and :mod:`~genz_pyro.discovery.judges` work on a
+:mod:`~genz_pyro.discovery.refit`, :mod:`~genz_pyro.discovery.judges`, ``auto``, ``scoring``,
+``selection`` and ``wording`` work on a
 discovery's state; the session module imports them. They type that state with the
 :class:`DiscoveryState` protocol below instead of importing the session module, so the
 modules import in one direction only (``session`` -> helpers -> ``state``): no circle.
@@ -19,7 +20,6 @@ from genz_pyro.data import GenZData
 from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery.algorithms import FitSpec
 from genz_pyro.discovery.history import RunHistory, StepRecord
-from genz_pyro.discovery.scoring import Scorer
 from genz_pyro.fm.protocol import FoundationModel, Item
 from genz_pyro.infer.result import FitResult
 
@@ -46,7 +46,7 @@ class DiscoveryState(Protocol):
     history: RunHistory
     model: FoundationModel
     spec: FitSpec
-    scorer: Scorer
+    scorer: Any  # a genz_pyro.discovery.scoring.Scorer (scoring types its helpers with this protocol)
     descriptions: list[str]
     judgments: np.ndarray
     discarded: list[str]
