@@ -28,7 +28,13 @@ def dry_run(model: FoundationModel, dataset: Any, s: Mapping[str, Any], run_dir:
     n = len(dataset.items)
     print(f"plan: {adds} mined feature(s) + {proposals} zero-shot proposal(s), each judged on {n} items")
     if not callable(getattr(model, "plan_judge", None)):
-        print(f"model {model.name}: runs locally; no provider calls, cost $0.00")
+        miner = getattr(model, "miner", model)
+        if callable(getattr(miner, "plan_judge", None)):  # a provider mines, a local model judges
+            print(f"judge {model.judge_model.name}: runs locally; no provider calls for judging, cost $0.00")
+            extra = " and one for the zero-shot proposals" if proposals else ""
+            print(f"miner {miner.name}: about {adds + (1 if proposals else 0)} calls (one a mined feature{extra})")
+        else:
+            print(f"model {model.name}: runs locally; no provider calls, cost $0.00")
         return 0
     from genz_pyro.fm.cache import JudgmentCache
     from genz_pyro.fm.dryrun import estimate_job

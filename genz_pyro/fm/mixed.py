@@ -106,9 +106,12 @@ class MixedModel(FoundationModel):
         """The miner's proposals."""
         return await self.miner.apropose(task, examples, n)
 
-    def plan_judge(self, description: str, items: Mapping[str, Item]) -> list[Any]:
-        """The judge's planned calls (dry runs)."""
+    @property
+    def plan_judge(self) -> Any:
+        """The judge's ``plan_judge`` (dry runs); an ``AttributeError`` when the judge runs
+        locally and has no plan (so ``getattr(mixed, "plan_judge", None)`` is ``None``, as for
+        the judge itself)."""
         plan = getattr(self.judge_model, "plan_judge", None)
         if not callable(plan):
-            raise ValueError(f"{type(self.judge_model).__name__} has no plan_judge(); only SDK backends can be planned")
-        return list(plan(description, items))
+            raise AttributeError(f"{type(self.judge_model).__name__} runs locally and has no plan_judge()")
+        return plan

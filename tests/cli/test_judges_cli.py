@@ -39,3 +39,17 @@ def test_judge_model_given_several_times_is_the_runs_judge_then_further_judges(t
 def test_bad_judge_flags_name_the_flag(tmp_path: Path, capsys, flags, message) -> None:
     assert main(_args(tmp_path, *flags)) == 2
     assert message in capsys.readouterr().err
+
+
+def test_dry_run_with_a_local_judge_prices_judging_at_zero_and_counts_the_miners_calls(tmp_path: Path,
+                                                                                      capsys) -> None:
+    """A local judge has no provider plan: the dry run says judging is free (it used to fail with
+    "OfflineModel has no plan_judge()"); a provider miner's calls are still counted, one a feature."""
+    assert main(_args(tmp_path, "--judge-model", "offline", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "runs locally; no provider calls, cost $0.00" in out
+    assert main(_args(tmp_path, "--model", "openai:gpt-4.1", "--judge-model", "offline", "--dry-run")) == 0
+    out = capsys.readouterr().out
+    assert "judge offline: runs locally; no provider calls for judging" in out
+    assert "miner openai:gpt-4.1: about 1 calls (one a mined feature)" in out
+    assert not (tmp_path / "r").exists()  # a dry run creates nothing
