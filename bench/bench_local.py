@@ -78,7 +78,7 @@ def quality(args: argparse.Namespace) -> None:
     n = len(ds.items)
     perm = np.random.default_rng(args.seed).permutation(n)
     ds = dataclasses.replace(ds, train=np.sort(perm[n // 4:]), test=np.sort(perm[: n // 4]))
-    judge = GGUFModel(args.model, n_parallel=2)
+    judge = GGUFModel(args.model)
     t0 = time.perf_counter()
     disc = Discovery(ds, OfflineModel(), judge_model=judge, metric="median_absolute_error", seed=args.seed)
     disc.run(1, args.cycles)

@@ -380,7 +380,7 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list
     hist_path = rd / "history.jsonl"
     if not hist_path.exists():
         raise ValueError(f"run_dir: {rd} holds no history.jsonl; pass the --run-dir of a `genz fit` run")
-    history = RunHistory.load(hist_path)
+    history = RunHistory.load(hist_path, repair=False)  # only read: the run may be writing it
     if len(history) == 0:
         raise ValueError(f"run_dir: the history in {rd} has no step yet; let the run record a step first")
     out = Path(out_dir) if out_dir is not None else rd / "report"

@@ -23,7 +23,9 @@ Example::
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import math
 from pathlib import Path
@@ -56,23 +58,52 @@ def parse_columns(spec: str | Sequence[str] | None, *, name: str) -> list[str]:
     return parts
 
 
-def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, Any]]]:
+def _decode(p: Path, encoding: str | None) -> str:
+    """The text of ``p``: UTF-8 by default, a byte-order mark (Excel's "CSV UTF-8") dropped.
+
+    Raises:
+        ValueError: naming the file, the line and the fix for bytes that are not in the
+            encoding, or for an unknown encoding name.
+    """
+    enc = encoding or "utf-8"
+    try:
+        name = codecs.lookup(enc).name
+    except LookupError:
+        raise ValueError(f"encoding: unknown encoding {enc!r}; give a Python codec name such as utf-8, "
+                         "latin-1 or cp1252") from None
+    if name == "utf-8":
+        name = "utf-8-sig"  # the same, except that a leading BOM is not part of the first column name
+    data = p.read_bytes()
+    try:
+        return data.decode(name)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(
+            f"items_file: {p} is not valid {enc} (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8, "
+            "or pass its encoding, e.g. --encoding latin-1 (or cp1252 for Windows files)"
+        ) from None
+
+
+def read_rows(path: str | Path, *, encoding: str | None = None) -> tuple[list[str], list[dict[str, Any]]]:
     """Read a CSV (header row) or JSONL file: ``(column names, rows)``.
 
     The format follows the suffix: ``.jsonl``/``.ndjson``/``.json`` is JSON lines,
     anything else CSV. CSV values stay strings; JSONL values keep their JSON types.
+    ``encoding``: the file's text encoding (default UTF-8; a leading byte-order mark is
+    dropped).
 
     Raises:
-        ValueError: naming the file and line for a missing file, an empty file, or a
-            line that is not a JSON object.
+        ValueError: naming the file and line for a missing file, an empty file, bytes
+            that are not in the encoding, or a line that is not a JSON object.
     """
     p = Path(path)
     if not p.is_file():
         raise ValueError(f"items_file: {p} does not exist; pass a CSV (with a header row) or JSONL file")
+    text = _decode(p, encoding)
     if p.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows: list[dict[str, Any]] = []
         columns: list[str] = []
-        for lineno, line in enumerate(p.read_text(encoding="utf-8").splitlines(), start=1):
+        for lineno, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
@@ -87,10 +118,9 @@ def read_rows(path: str | Path) -> tuple[list[str], list[dict[str, Any]]]:
                     columns.append(k)
             rows.append(obj)
     else:
-        with open(p, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            columns = list(reader.fieldnames or [])
-            rows = [dict(r) for r in reader]
+        reader = csv.DictReader(io.StringIO(text, newline=""))
+        columns = list(reader.fieldnames or [])
+        rows = [dict(r) for r in reader]
     if not rows:
         raise ValueError(f"items_file: {p} has no data rows")
     return columns, rows
@@ -155,6 +185,7 @@ def load_table(
     target_columns: str | Sequence[str],
     covariate_columns: str | Sequence[str] | None = None,
     id_column: str | None = None,
+    encoding: str | None = None,
     seed: int = 0,
     test_fraction: float = 0.2,
     val_fraction: float = 0.2,
@@ -170,6 +201,7 @@ def load_table(
         target_columns: ``D`` numeric target column(s).
         covariate_columns: ``C`` numeric covariate column(s) (standardised on train rows).
         id_column: a column of unique item ids (default ``row-<n>``).
+        encoding: the file's text encoding (default UTF-8, with or without a byte-order mark).
         seed, test_fraction, val_fraction: the split (:func:`split_indices`).
         split_column: a column of ``train`` / ``val`` / ``test`` per row, used instead of the
             random split (it must not be an item, target or covariate column).
@@ -191,7 +223,7 @@ def load_table(
         raise ValueError("item_columns: name at least one column holding the item text or fields")
     if not target_cols:
         raise ValueError("target_columns: name at least one numeric target column")
-    columns, rows = read_rows(p)
+    columns, rows = read_rows(p, encoding=encoding)
     for role, cols in (("item_columns", items_cols), ("target_columns", target_cols),
                        ("covariate_columns", cov_cols), ("id_column", [id_column] if id_column else []),
                        ("split_column", [split_column] if split_column else [])):

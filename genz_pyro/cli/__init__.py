@@ -38,9 +38,10 @@ __all__ = ["main", "build_parser", "load_dataset", "select_item_fields", "CallLo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``genz``; returns the exit status (0 ok, 2 user error, 3 provider error or budget
-    cap, 130 interrupted)."""
-    from genz_pyro.fm.errors import FoundationModelError
+    """Entry point of ``genz``; returns the exit status (0 ok, 1 a file could not be written or read:
+    a full disk, permissions; 2 user error, 3 provider error, missing key or budget cap, 130
+    interrupted)."""
+    from genz_pyro.fm.errors import AuthenticationError, FoundationModelError
 
     try:
         args = parse_args(argv)
@@ -57,11 +58,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"genz: error: {exc}", file=sys.stderr)
         return 2
+    except AuthenticationError as exc:
+        print(f"genz: foundation-model error: {exc}", file=sys.stderr)
+        return 3
     except FoundationModelError as exc:
         print(f"genz: foundation-model error: {exc}\n"
               "answers received so far are cached: rerun the same command (genz fit: add --resume) to continue",
               file=sys.stderr)
         return 3
+    except OSError as exc:  # a full disk, a read-only or vanished run directory
+        from genz_pyro.discovery.lock import describe_os_error
+
+        hint = ""
+        if getattr(args, "command", None) == "fit" and getattr(args, "run_dir", None):
+            hint = (f"; the run stopped, and what it wrote is intact (every recorded step, every cached answer): fix "
+                    f"the cause, then continue with `genz fit --run-dir {args.run_dir} --resume`")
+        print(f"genz: error: cannot write or read a file ({describe_os_error(exc)}){hint}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("genz: interrupted; continue with `genz fit --run-dir DIR --resume`", file=sys.stderr)
         return 130

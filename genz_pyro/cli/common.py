@@ -4,6 +4,7 @@ its flags, writing JSON atomically, progress bars and the thread count."""
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ def make_budget(calls: int | None, usd: float | None) -> Any:
     """A :class:`~genz_pyro.fm.budget.Budget` from ``--budget-calls`` / ``--budget-usd`` (None: no cap)."""
     if calls is None and usd is None:
         return None
+    if calls is not None and (isinstance(calls, bool) or not isinstance(calls, int) or calls < 0):
+        raise CliError(f"--budget-calls: must be a whole number >= 0, got {calls!r}")
+    if usd is not None and not (math.isfinite(usd) and usd >= 0):
+        raise CliError(f"--budget-usd: must be a finite number >= 0 (US dollars), got {usd!r}")
     from genz_pyro.fm.budget import Budget
 
     return Budget(max_calls=calls, max_cost_usd=usd)

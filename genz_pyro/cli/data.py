@@ -119,20 +119,20 @@ def _load_dataset(settings: Mapping[str, Any]) -> Any:
             return load_table(
                 settings["items_file"], item_columns=settings["item_column"],
                 target_columns=settings["target_column"], covariate_columns=settings.get("covariate_column"),
-                id_column=settings.get("id_column"), seed=seed, split_column=settings.get("split_column"),
-                **_fractions(settings),
+                id_column=settings.get("id_column"), encoding=settings.get("encoding"), seed=seed,
+                split_column=settings.get("split_column"), **_fractions(settings),
             )
         except ValueError as exc:
             raise CliError(_flagify(str(exc))) from None
     if name == "binary":
         from genz_pyro.datasets.binary import load_binary
 
-        return _resplit(load_binary(int(settings.get("bits") or 9), seed=seed), settings)
+        return _resplit(load_binary(_given(settings, "bits", 9), seed=seed), settings)
     if name == "planted":
         from genz_pyro.datasets.planted import make_planted
 
-        return _resplit(make_planted(int(settings.get("n_items") or 400),
-                                     num_features=int(settings.get("planted_features") or 4), seed=seed), settings)
+        return _resplit(make_planted(_given(settings, "n_items", 400),
+                                     num_features=_given(settings, "planted_features", 4), seed=seed), settings)
     data = data_dir(settings.get("data_dir"))
     if name == "houses":
         from genz_pyro.datasets.houses import load_houses
@@ -155,12 +155,19 @@ def _load_dataset(settings: Mapping[str, Any]) -> Any:
                    "--item-column and --target-column")
 
 
+def _given(settings: Mapping[str, Any], key: str, default: int) -> int:
+    """``settings[key]`` when given (0 included), else ``default``."""
+    v = settings.get(key)
+    return default if v is None else int(v)
+
+
 def _flagify(msg: str) -> str:
     """``item_columns: ...`` -> ``--item-column: ...`` (messages of genz_pyro.tabular)."""
     for arg, flag in (("item_columns", "--item-column"), ("target_columns", "--target-column"),
                       ("covariate_columns", "--covariate-column"), ("id_column", "--id-column"),
                       ("items_file", "--items-file"), ("split_column", "--split-column"),
-                      ("test_fraction", "--test-fraction"), ("val_fraction", "--val-fraction")):
+                      ("test_fraction", "--test-fraction"), ("val_fraction", "--val-fraction"),
+                      ("encoding", "--encoding")):
         if msg.startswith(arg + ":"):
             return flag + msg[len(arg):]
     return msg

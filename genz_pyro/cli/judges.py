@@ -17,10 +17,18 @@ from genz_pyro.cli.calllog import CallLog
 from genz_pyro.cli.common import build_model
 from genz_pyro.fm.protocol import FoundationModel
 
-__all__ = ["build_panel", "panel_kwargs", "plan_panel", "print_judges"]
+__all__ = ["build_panel", "cache_panel", "panel_kwargs", "plan_panel", "print_judges"]
 
 
-def _models(s: Mapping[str, Any], own: FoundationModel, budget: Any, call_log: str | None) -> list[tuple[str, Any]]:
+def build_panel(s: Mapping[str, Any], *, own: FoundationModel, budget: Any,
+                call_log: str | None) -> list[tuple[str, FoundationModel]]:
+    """The further judges of a run, ``[(name, model)]`` in the order of the flags (the variant
+    last), not yet cached; ``own`` is the run's judge before caching (the variant asks it).
+    Built before anything is created, so a bad spec leaves no run directory.
+
+    Raises:
+        CliError: a judge given twice, the run's own judge repeated, or a variant of the offline model.
+    """
     from genz_pyro.discovery.judges import PromptVariant
 
     from genz_pyro.cli.common import CliError
@@ -45,16 +53,12 @@ def _models(s: Mapping[str, Any], own: FoundationModel, budget: Any, call_log: s
     return out
 
 
-def build_panel(
-    s: Mapping[str, Any], *, own: FoundationModel, budget: Any, call_log: str | None, cache_path: Path
-) -> list[tuple[str, FoundationModel]]:
-    """The further judges of a run, ``[(name, cached model)]`` in the order of the flags (the
-    variant last); ``own`` is the run's judge before caching (the variant asks it)."""
+def cache_panel(panel: list[tuple[str, FoundationModel]], cache_path: Path) -> list[tuple[str, FoundationModel]]:
+    """The panel with each judge behind the run's cache (``cache_path``)."""
     from genz_pyro.fm.cache import JudgmentCache
     from genz_pyro.fm.cached import CachedModel
 
-    out = _models(s, own, budget, call_log)
-    return [(n, CachedModel(m, JudgmentCache(cache_path))) for n, m in out]
+    return [(n, CachedModel(m, JudgmentCache(cache_path))) for n, m in panel]
 
 
 def panel_kwargs(panel: list[tuple[str, FoundationModel]] | None, s: Mapping[str, Any]) -> dict[str, Any]:
@@ -70,7 +74,7 @@ def plan_panel(s: Mapping[str, Any], dataset: Any, *, own: FoundationModel, budg
     answers every item once per feature)."""
     from genz_pyro.fm.dryrun import estimate_job
 
-    for name, m in _models(s, own, budget, None):
+    for name, m in build_panel(s, own=own, budget=budget, call_log=None):
         if not callable(getattr(m, "plan_judge", None)):
             print(f"judge {name}: runs locally; no provider calls, cost $0.00")
             continue

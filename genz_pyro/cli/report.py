@@ -17,6 +17,12 @@ def cmd_report(args: argparse.Namespace) -> int:
         paths = write_report(args.run_dir, args.out)
     except ValueError as exc:
         raise CliError(f"RUN_DIR: {exc}") from None
+    except OSError as exc:  # a read-only run directory: the figures need a writable --out
+        from genz_pyro.discovery.lock import describe_os_error
+
+        out = args.out or f"{args.run_dir}/report"
+        raise CliError(f"--out: cannot write the figures to {out} ({describe_os_error(exc)}); pass --out DIR, "
+                       "a writable folder (the run directory itself is only read)") from None
     for p in paths:
         print(p)
     return 0

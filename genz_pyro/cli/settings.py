@@ -4,6 +4,7 @@ created, and the validated settings of the bundled datasets."""
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,11 @@ SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_colu
                  "id_column", "descriptions", "bits", "n_items", "planted_features", "model", "base_url", "link",
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
                  "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val",
-                 "min_activity", "judge_model", "soft", "judges", "judge_variant", "shared_rates", "patience", "prune_patience", "test_fraction", "val_fraction",
-                 "split_column")
+                 "min_activity", "judge_model", "soft", "judges", "judge_variant", "shared_rates", "patience",
+                 "prune_patience", "test_fraction", "val_fraction", "split_column", "encoding")
+
+#: Flags that apply to one bundled dataset only (given with another, they are refused).
+_DATASET_FLAGS = {"bits": "binary", "n_items": "planted", "planted_features": "planted", "descriptions": "houses"}
 
 
 def fit_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -63,6 +67,7 @@ def fit_settings(args: argparse.Namespace) -> dict[str, Any]:
     for key in ("patience", "prune_patience"):
         if s[key] is None:
             s[key] = AUTO_DEFAULTS[key]
+    check_ranges(s)
     if s["cycles"] < 0 or s["patience"] < 1 or s["prune_patience"] < 0:
         raise CliError(f"--cycles/--patience/--prune-patience: need >= 0, >= 1, >= 0; got {s['cycles']}, "
                        f"{s['patience']}, {s['prune_patience']}")
@@ -75,8 +80,8 @@ def fit_settings(args: argparse.Namespace) -> dict[str, Any]:
         raise CliError(f"--min-activity: must lie in [0, 0.5), got {s['min_activity']} (default 0.02)")
     if s["ridge"] is None:
         s["ridge"] = "auto"
-    if not isinstance(s["ridge"], str) and s["ridge"] < 0:
-        raise CliError(f"--ridge: must be >= 0, got {s['ridge']}")
+    if not isinstance(s["ridge"], str) and not (math.isfinite(s["ridge"]) and s["ridge"] >= 0):
+        raise CliError(f"--ridge: must be a finite number >= 0, got {s['ridge']}")
     if not isinstance(s["ridge"], str) and s["ridge"] and s["link"] != "linear":
         raise CliError("--ridge: applies to the linear link only; drop it or use --link linear")
     _check_split(s)
@@ -97,3 +102,42 @@ def _check_split(s: dict[str, Any]) -> None:
             raise CliError("--split-column: the column gives the split; drop --test-fraction/--val-fraction")
 
 
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _whole(s: dict[str, Any], key: str, lo: int, hi: int | None = None) -> None:
+    v = s.get(key)
+    if v is None:
+        return
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo or (hi is not None and v > hi):
+        rng = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        raise CliError(f"{_flag(key)}: must be a whole number {rng}, got {v!r}")
+
+
+def check_ranges(s: dict[str, Any]) -> None:
+    """The numeric flags of a settings dict in range, the dataset-only flags with their
+    dataset, the encoding known (nothing is created before these checks pass).
+
+    Raises:
+        CliError: naming the flag, its allowed range and the value given.
+    """
+    import codecs
+
+    for key, lo, hi in (("seed", 0, None), ("cycles", 0, None), ("n_add", 0, None), ("n_remove", 0, None),
+                        ("zero_shot_baseline", 0, None), ("max_sweeps", 1, None), ("bits", 1, 16),
+                        ("n_items", 20, None), ("planted_features", 1, 8)):
+        _whole(s, key, lo, hi)
+    if s.get("algorithm") == "zero-shot":
+        _whole(s, "zero_shot_n", 1)
+    for key, name in _DATASET_FLAGS.items():
+        if s.get(key) is not None and s.get("dataset") != name:
+            raise CliError(f"{_flag(key)}: applies to --dataset {name} only; drop it")
+    if s.get("encoding") is not None:
+        try:
+            codecs.lookup(s["encoding"])
+        except LookupError:
+            raise CliError(f"--encoding: unknown encoding {s['encoding']!r}; give a Python codec name such as "
+                           "utf-8, latin-1 or cp1252") from None
+        if not s.get("items_file"):
+            raise CliError("--encoding: applies to --items-file only; drop it")

@@ -46,10 +46,16 @@ def _errors(disc: Any) -> dict[str, dict[str, float]]:
     return out
 
 
-def run_summary(disc: Any) -> dict[str, Any]:
+def run_summary(disc: Any, calls: Any = None) -> dict[str, Any]:
     """The ``summary.json`` of a finished discovery: features with eps and weights, scores,
     absolute errors (1-d target), the treatment chosen on validation with the alternatives'
-    validation scores, steps, usage."""
+    validation scores, steps, usage.
+
+    ``calls``: the run's :class:`~genz_pyro.fm.journal.JournalTotals` (SDK models): the usage
+    then counts every call the run's processes sent, also those in flight when one was
+    killed (most likely billed; their tokens and cost estimated) and those of the zero-shot
+    baseline; without it, the usage is the sum of the history's steps.
+    """
     res = disc.result
     weights = getattr(res.link, "feature_weight", None) if res is not None else None
     feats = []
@@ -60,7 +66,7 @@ def run_summary(disc: Any) -> dict[str, Any]:
         feats.append(f)
     last = disc.history[-1] if len(disc.history) else None
     check = _last_check(disc)
-    return {
+    out = {
         "features": feats,
         "metric": disc.scorer.name,
         "greater_is_better": disc.scorer.greater_is_better,
@@ -77,6 +83,11 @@ def run_summary(disc: Any) -> dict[str, Any]:
         },
         **({"judges": _judges(disc)} if getattr(disc, "panel", None) is not None else {}),
     }
+    if calls is not None:
+        paid = calls.paid
+        out["usage"].update(calls=paid.calls, input_tokens=paid.input_tokens, output_tokens=paid.output_tokens,
+                            cost_usd=paid.cost_usd, in_flight_when_killed=calls.in_flight.calls)
+    return out
 
 
 def _judges(disc: Any) -> dict[str, Any]:
@@ -149,8 +160,7 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
 
             ranked = describe_scores(check["scores"], bool(summary.get("greater_is_better", True)))
             print(f"; chosen on validation among {len(ranked)} treatments")
-            crit = check.get("criterion") or summary["metric"]
-            print(f"  validation {crit} of the final features, best first: "
+            print(f"  validation {summary['metric']} of the final features, best first: "
                   + ", ".join(f"{k}: {fmt_score(v)}" for k, v in ranked[:6]) + (", ..." if len(ranked) > 6 else ""))
         else:
             print()
@@ -166,5 +176,8 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
     if summary.get("ratings_equivalent") is not None:
         print(f"ratings-equivalent of the test cosine: {summary['ratings_equivalent']:.1f} ratings")
     u = summary["usage"]
-    print(f"foundation-model calls: {int(u['calls'])} (cache hits {int(u['cache_hits'])}, ${u['cost_usd']:.2f})")
+    lost = int(u.get("in_flight_when_killed") or 0)
+    lost_text = f", {lost} in flight when a process was killed: most likely paid, answers lost" if lost else ""
+    print(f"foundation-model calls: {int(u['calls'])} (cache hits {int(u['cache_hits'])}, ${u['cost_usd']:.2f}"
+          f"{lost_text})")
     print(f"run directory: {run_dir}  (figures: genz report {run_dir})")

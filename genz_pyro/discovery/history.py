@@ -20,9 +20,7 @@ Record fields (``StepRecord``):
 ``activity``            share of TRAINING items judged positive for the feature
 ``features``            the feature descriptions in the model after the step
 ``eps_all``             their flip probabilities
-``metric``              ``{"train": .., "val": .., "test": ..}`` (``nan`` for an empty split); for a
-                        median metric also ``"val_criterion"``, the validation criterion the
-                        run's choices use (the mean of the same errors)
+``metric``              ``{"train": .., "val": .., "test": ..}`` (``nan`` for an empty split)
 ``bound``               the training bound (nats, total) after the step
 ``usage``               FM usage during the step: calls, input/output tokens, cost, cache hits
 ``time``                seconds: ``{"fit": .., "fm": .., "total": ..}``
@@ -126,17 +124,17 @@ class RunHistory:
 
     Args:
         path: the ``history.jsonl`` file, or ``None`` to keep the records in memory only.
-            An existing file is loaded (a torn last line is cut off).
+            An existing file is loaded (a torn last line is cut off, unless ``repair=False``).
     """
 
-    def __init__(self, path: str | os.PathLike | None = None) -> None:
+    def __init__(self, path: str | os.PathLike | None = None, *, repair: bool = True) -> None:
         self.path = None if path is None else Path(path)
         self.records: list[StepRecord] = []
         if self.path is not None and self.path.exists():
-            self.records = self._load_and_repair(self.path)
+            self.records = self._load_and_repair(self.path, repair=repair)
 
     @staticmethod
-    def _load_and_repair(path: Path) -> list[StepRecord]:
+    def _load_and_repair(path: Path, *, repair: bool = True) -> list[StepRecord]:
         data = path.read_bytes()
         records: list[StepRecord] = []
         good_end = 0
@@ -163,7 +161,7 @@ class RunHistory:
             records.append(rec)
             good_end = nl + 1
             pos = nl + 1
-        if good_end < len(data):
+        if good_end < len(data) and repair:
             with open(path, "r+b") as fh:
                 fh.truncate(good_end)
                 fh.flush()
@@ -184,8 +182,9 @@ class RunHistory:
         self.records.append(record)
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "RunHistory":
-        """Read an existing ``history.jsonl``.
+    def load(cls, path: str | os.PathLike, *, repair: bool = True) -> "RunHistory":
+        """Read an existing ``history.jsonl`` (``repair=False``: a torn last line is skipped
+        but left on disk, for readers of a run another process may be writing).
 
         Raises:
             ValueError: when the file does not exist or a record in the middle is corrupt.
@@ -193,7 +192,7 @@ class RunHistory:
         p = Path(path)
         if not p.exists():
             raise ValueError(f"path: no run history at {p}; pass the history.jsonl of an existing run")
-        return cls(p)
+        return cls(p, repair=repair)
 
     def __len__(self) -> int:
         return len(self.records)

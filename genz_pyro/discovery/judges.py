@@ -28,7 +28,7 @@ from genz_pyro.fm.protocol import CallRecord, FoundationModel, Item, Judgment, U
 from genz_pyro.fm.wrapper import Wrapper
 
 if TYPE_CHECKING:
-    from genz_pyro.discovery.session import Discovery
+    from genz_pyro.discovery.state import DiscoveryState as Discovery
     from genz_pyro.infer.judges import JudgesFit
 
 __all__ = [

@@ -11,6 +11,7 @@ Run directory layout (see ``docs/discovery.md``)::
       features.json     the current features: description, eps, activity, weights
       predictions.csv   id, split, prediction and target per item after the last step
       cache.sqlite      every foundation-model answer (JudgmentCache)
+      run.lock          held by the process writing the run (genz_pyro.discovery.lock)
 
 A step is complete when its history record is on disk. ``params.pt`` is written
 *before* the record and keeps the previous step's state too, so a SIGKILL between
@@ -24,6 +25,7 @@ import hashlib
 import io
 import json
 import os
+import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -47,16 +49,30 @@ __all__ = [
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str) -> None:
-    """Write ``data`` to ``path`` so that a reader sees the old or the new file, never a torn one."""
+    """Write ``data`` to ``path`` so that a reader sees the old or the new file, never a torn one.
+
+    The data go to a temporary file of a unique name beside ``path`` (``path.<random>.tmp``),
+    are fsync'd, and replace ``path`` in one rename. When the write fails (a full disk, a
+    file-size limit) the temporary file is removed, ``path`` keeps its old content and the
+    ``OSError`` propagates.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_name(p.name + ".tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    with open(tmp, "wb") as fh:
-        fh.write(raw)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
+    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name + ".", suffix=".tmp")
+    try:
+        with open(fd, "wb") as fh:
+            fh.write(raw)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; written files are readable like open()'s
+        os.replace(tmp, p)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
     try:
         fd = os.open(p.parent, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds

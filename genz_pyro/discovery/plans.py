@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Callable, Sequence
 
 from genz_pyro.datasets.base import Dataset
 from genz_pyro.discovery import persist
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory
 from genz_pyro.discovery.selection import Selection
+from genz_pyro.discovery.state import DiscoveryState
 from genz_pyro.fm.protocol import FoundationModel
 
-if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
 
-__all__ = ["make_plan", "open_plan", "pending_plan", "close_plan", "resume"]
+__all__ = ["make_plan", "open_plan", "extension_start", "pending_plan", "close_plan", "resume"]
 
 
 def make_plan(algorithm: int, cycles: int, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2) -> list[str]:
@@ -45,7 +44,7 @@ def make_plan(algorithm: int, cycles: int, n_add: int = 5, n_remove: int = 2, ad
     return ([f"alg{add_algorithm}"] * n_add + ["alg3"] * n_remove) * cycles
 
 
-def pending_plan(disc: "Discovery") -> dict[str, Any] | None:
+def pending_plan(disc: DiscoveryState) -> dict[str, Any] | None:
     """The unfinished plan (in memory, else ``run_dir/plan.json``) or ``None``."""
     plan = disc._plan
     if plan is None and disc.run_dir is not None and (disc.run_dir / "plan.json").exists():
@@ -53,14 +52,66 @@ def pending_plan(disc: "Discovery") -> dict[str, Any] | None:
     return plan if plan is not None and not plan.get("done") else None
 
 
-def open_plan(disc: "Discovery", args: dict[str, Any]) -> int:
+def _recorded(disc: DiscoveryState, plan: dict[str, Any]) -> int:
+    """Plan positions recorded so far: one past the last recorded position."""
+    recs = [r for r in disc.history.records[plan["start_step"] :] if r.plan_pos >= 0]
+    return recs[-1].plan_pos + 1 if recs else 0
+
+
+def _last_plan(disc: DiscoveryState) -> dict[str, Any] | None:
+    if disc._plan is not None:
+        return disc._plan
+    if disc.run_dir is not None and (disc.run_dir / "plan.json").exists():
+        return persist.read_json(disc.run_dir / "plan.json")
+    return None
+
+
+def extension_start(disc: DiscoveryState, args: dict[str, Any]) -> int | None:
+    """Where extending the last plan to ``args`` starts (its recorded positions), or ``None``
+    when the last plan is not a ``run`` plan differing from ``args`` in ``cycles`` only.
+
+    Raises:
+        ValueError: ``args`` holds fewer cycles than the plan has already recorded.
+    """
+    last = _last_plan(disc)
+    if last is None or last["args"].get("kind") != "run" or args.get("kind") != "run":
+        return None
+    if {k: v for k, v in last["args"].items() if k != "cycles"} != {k: v for k, v in args.items() if k != "cycles"}:
+        return None
+    done = _recorded(disc, last)
+    steps = make_plan(args["algorithm"], args["cycles"], args["n_add"], args["n_remove"], args["add_algorithm"])
+    if done > len(steps):
+        per_cycle = max(1, len(steps) // max(1, args["cycles"]))
+        raise ValueError(f"cycles: the run has already made {done} steps of its plan, more than {args['cycles']} "
+                         f"cycle(s) hold ({len(steps)}); give at least {-(-done // per_cycle)} cycles")
+    return done
+
+
+def open_plan(disc: DiscoveryState, args: dict[str, Any], *, extend: bool = False) -> int:
     """Start a plan with arguments ``args``; returns the plan position to start from:
     past the last recorded position when the same plan is pending (a resumed run), else
-    0 (a new plan, saved before its first step)."""
+    0 (a new plan, saved before its first step).
+
+    With ``extend``, the last plan (pending or done) whose arguments differ from ``args``
+    in ``cycles`` only is continued instead: its steps stay, the plan takes the new
+    number of cycles, and the steps after its last recorded one follow (so a run of
+    ``C`` cycles extended to ``N`` records the same steps as a run of ``N`` cycles).
+
+    Raises:
+        ValueError: ``extend`` with fewer cycles than the plan has already recorded.
+    """
     pending = pending_plan(disc)
     if pending is not None and pending["args"] == args:
-        recs = [r for r in disc.history.records[pending["start_step"] :] if r.plan_pos >= 0]
-        return recs[-1].plan_pos + 1 if recs else 0
+        return _recorded(disc, pending)
+    done = extension_start(disc, args) if extend else None
+    if done is not None:
+        last = _last_plan(disc)
+        assert last is not None
+        body = {"args": args, "start_step": last["start_step"], "done": False}
+        if disc.run_dir is not None:
+            persist.atomic_write(disc.run_dir / "plan.json", json.dumps(body, sort_keys=True))
+        disc._plan = body
+        return done
     body = {"args": args, "start_step": len(disc.history), "done": False}
     if disc.run_dir is not None:
         persist.atomic_write(disc.run_dir / "plan.json", json.dumps(body, sort_keys=True))
@@ -68,7 +119,7 @@ def open_plan(disc: "Discovery", args: dict[str, Any]) -> int:
     return 0
 
 
-def close_plan(disc: "Discovery") -> None:
+def close_plan(disc: DiscoveryState) -> None:
     """Mark the pending plan done (on disk too)."""
     plan = pending_plan(disc)
     if plan is None:
@@ -80,7 +131,7 @@ def close_plan(disc: "Discovery") -> None:
 
 
 def resume(
-    cls: type["Discovery"],
+    cls: Callable[..., DiscoveryState],
     run_dir: str | Path,
     dataset: Dataset,
     model: FoundationModel,
@@ -90,7 +141,7 @@ def resume(
     judges: Sequence[FoundationModel] = (),
     judge_model: FoundationModel | None = None,
     soft: bool | None = None,
-) -> "Discovery":
+) -> DiscoveryState:
     """See :meth:`Discovery.resume`."""
     rd = Path(run_dir)
     if not (rd / "config.json").exists():
@@ -120,6 +171,7 @@ def resume(
             f"dataset: differs from the one the run in {rd} was started with (items or targets changed); "
             "resume with the same dataset or start a new run_dir"
         )
+    obj._hold_lock(rd)  # before the history is read: its repair truncates a torn last line
     obj.run_dir = rd
     obj.history = RunHistory(rd / "history.jsonl")
     if cfg.get("judge_model") and judge_model is None:

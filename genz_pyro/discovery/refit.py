@@ -11,20 +11,18 @@ change; the test targets are never used.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
+from genz_pyro.discovery.state import DiscoveryState
 from genz_pyro.infer.result import FitResult
 
-if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
 
 __all__ = ["refit_rows", "refit_train_val"]
 
 
-def refit_rows(disc: "Discovery", rows: np.ndarray, *, seed: int = 0) -> FitResult | None:
+def refit_rows(disc: DiscoveryState, rows: np.ndarray, *, seed: int = 0) -> FitResult | None:
     """Fit the current features on ``rows`` (indices into the dataset) with the run's fit spec.
 
     The posterior starts from the judgments; eps from the current fit (or the run's fixed
@@ -47,7 +45,7 @@ def refit_rows(disc: "Discovery", rows: np.ndarray, *, seed: int = 0) -> FitResu
     return disc.spec(data, eps=disc.result.eps.detach().clone(), decoupled=None, q_init=None, seed=seed)
 
 
-def refit_train_val(disc: "Discovery", *, seed: int = 0) -> dict[str, float]:
+def refit_train_val(disc: DiscoveryState, *, seed: int = 0) -> dict[str, float]:
     """Refit on train + validation rows and score the test rows (the baselines' protocol).
 
     Returns:

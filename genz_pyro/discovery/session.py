@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -35,6 +36,7 @@ from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, remove
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord, step_seed, usage_delta
 from genz_pyro.discovery.judges import attach_panel, panel_restore, panel_state, panel_step, write_judges
+from genz_pyro.discovery.lock import RunLock
 from genz_pyro.discovery.scoring import Scorer
 from genz_pyro.discovery.selection import Selection, Treatment, check_treatment
 from genz_pyro.fm.mixed import MixedModel
@@ -184,13 +186,14 @@ class Discovery:
         attach_panel(self, judges, judge_names, judges_options)  # .panel, .panel_answers, .judges_result
         self._auto_best: Any = None  # run_auto's best state so far (also in run_dir/best.pt)
 
+        self._lock: RunLock | None = None
         if self.run_dir is not None:
             if (self.run_dir / "history.jsonl").exists() and (self.run_dir / "history.jsonl").stat().st_size:
                 raise ValueError(
                     f"run_dir: {self.run_dir} already holds a run; continue it with "
                     "Discovery.resume(run_dir, dataset, model) or pick a new directory"
                 )
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self._hold_lock(self.run_dir)
             self.history = RunHistory(self.run_dir / "history.jsonl")
         self._use_models(model, judge_model, soft, cache)
         if self.run_dir is not None:
@@ -209,6 +212,17 @@ class Discovery:
         if judge_model is not None or soft is not None:
             judge = self.model if judge_model is None else wrap(judge_model)
             self.model = MixedModel(self.model, judge, soft=soft)
+
+    def _hold_lock(self, run_dir: Path) -> None:
+        """Take ``run_dir``'s exclusive lock (creating the directory) for this object's life
+        (:mod:`genz_pyro.discovery.lock`; released by :meth:`close` or garbage collection)."""
+        self._lock = RunLock(run_dir).acquire()
+        weakref.finalize(self, self._lock.release)
+
+    def close(self) -> None:
+        """Release the run directory's lock (another process may then continue the run)."""
+        if self._lock is not None:
+            self._lock.release()
 
     def _wrap_cached(self, model: FoundationModel) -> FoundationModel:
         from genz_pyro.fm.cache import JudgmentCache
@@ -367,16 +381,11 @@ class Discovery:
 
     def _record(self, **fields: Any) -> StepRecord:
         res = self._result
-        metric = self._metrics(res, self.judgments)
-        if self.scorer.criterion is not None and self.val.size:  # what choices on validation use
-            from genz_pyro.discovery.selection import val_score
-
-            metric["val_criterion"] = val_score(self, res)
         return StepRecord(
             step=len(self.history),
             features=list(self.descriptions),
             eps_all=[] if res is None else [float(e) for e in res.eps],
-            metric=metric,
+            metric=self._metrics(res, self.judgments),
             bound=float("nan") if res is None else float(res.bound),
             judges=panel_step(self) if self.panel is not None else {},
             spec=Treatment.of(self.spec).to_json(),
@@ -519,25 +528,24 @@ class Discovery:
         return plans.make_plan(algorithm, cycles, n_add, n_remove, add_algorithm)
 
     def run(
-        self, algorithm: int = 4, cycles: int = 10, *, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2
+        self, algorithm: int = 4, cycles: int = 10, *, n_add: int = 5, n_remove: int = 2, add_algorithm: int = 2,
+        extend: bool = False,
     ) -> RunHistory:
         """Run a plan of steps: Algorithm 1, 2 or 3 ``cycles`` times, or Algorithm 4:
         ``cycles`` x (``n_add`` adds with Algorithm ``add_algorithm`` + ``n_remove`` removals).
 
-        A removal is skipped (no record) when the model has no feature. With a ``selection``
-        the plan ends with a treatment check of the last state (a ``"select"`` record,
-        ``algorithm="treatment"``). With a run directory the plan is saved first; if the same
-        plan is pending (an interrupted run), the finished steps are not repeated.
+        A removal is skipped (no record) when the model has no feature. With a run
+        directory the plan is saved first; if the same plan is pending (an
+        interrupted run), the finished steps are not repeated. ``extend=True`` continues
+        the last plan (finished or not) that differs in ``cycles`` only, up to ``cycles``
+        (see :func:`genz_pyro.discovery.plans.open_plan`); otherwise a finished plan's
+        steps are followed by a new plan's.
         """
         steps = self.plan(algorithm, cycles, n_add, n_remove, add_algorithm)
         args = {"kind": "run", "algorithm": algorithm, "cycles": cycles, "n_add": n_add,
                 "n_remove": n_remove, "add_algorithm": add_algorithm}
-        start = self._open_plan(args)
+        start = plans.open_plan(self, args, extend=extend)
         self._continue_run(steps, start)
-        if self.selection is not None and start <= len(steps):  # not yet recorded (a resumed run)
-            from genz_pyro.discovery.auto import treatment_record
-
-            treatment_record(self, pos=len(steps))
         self._close_plan()
         return self.history
 
@@ -559,7 +567,7 @@ class Discovery:
             else:
                 self.add_feature(conditional=kind == "alg2", _plan_pos=pos)
 
-    def run_auto(self, max_adds: int = 100, *, patience: int = 20, prune_patience: int = 1) -> StepRecord:
+    def run_auto(self, max_adds: int = 100, *, patience: int = 20, prune_patience: int = 3) -> StepRecord:
         """The automatic loop: add (Algorithm 1) until ``patience`` additions bring no
         validation improvement (``max_adds`` is a cap), prune (Algorithm 3) while validation
         improves, end on the best validation state seen; see :mod:`genz_pyro.discovery.auto`.

@@ -31,7 +31,7 @@ from genz_pyro.fm.protocol import FoundationModel, Item
 from genz_pyro.infer.result import FitResult
 
 if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
+    from genz_pyro.discovery.state import DiscoveryState as Discovery
 
 __all__ = ["refine_step", "given_step", "refine_feature", "add_description"]
 

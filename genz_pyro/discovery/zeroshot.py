@@ -19,15 +19,13 @@ it stopped (the proposal and judgments come back from the cache).
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from genz_pyro.discovery.history import StepRecord
+from genz_pyro.discovery.state import DiscoveryState
 from genz_pyro.fm.mixed import judgment_column, uses_soft_judgments
 
-if TYPE_CHECKING:  # pragma: no cover
-    from genz_pyro.discovery.session import Discovery
 
 __all__ = ["run_zero_shot", "select_best"]
 
@@ -50,7 +48,7 @@ def select_best(records: list[StepRecord], *, greater_is_better: bool, split: st
     return best
 
 
-def _propose(disc: "Discovery", *, n: int, num_examples: int, pos: int) -> StepRecord:
+def _propose(disc: DiscoveryState, *, n: int, num_examples: int, pos: int) -> StepRecord:
     from genz_pyro.discovery.history import step_seed, usage_delta
 
     step = len(disc.history)
@@ -105,7 +103,7 @@ def _propose(disc: "Discovery", *, n: int, num_examples: int, pos: int) -> StepR
     return disc._commit(record)
 
 
-def _select(disc: "Discovery", start_step: int, pos: int) -> StepRecord:
+def _select(disc: DiscoveryState, start_step: int, pos: int) -> StepRecord:
     from genz_pyro.discovery.history import step_seed
 
     step = len(disc.history)
@@ -138,7 +136,7 @@ def _select(disc: "Discovery", start_step: int, pos: int) -> StepRecord:
     return disc._commit(record)
 
 
-def run_zero_shot(disc: "Discovery", *, n: int, num_examples: int, min_features: int) -> StepRecord:
+def run_zero_shot(disc: DiscoveryState, *, n: int, num_examples: int, min_features: int) -> StepRecord:
     """Run (or finish) the zero-shot baseline on ``disc``; returns the ``"select"`` record.
 
     Raises:

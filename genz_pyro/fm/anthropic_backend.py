@@ -15,13 +15,15 @@ import base64
 import json
 from typing import Any, Mapping
 
-from .errors import FoundationModelError, import_sdk
-from .llm import Completion, LLMBackend, translate_sdk_error
+from .errors import AuthenticationError, FoundationModelError, import_sdk
+from .llm import Completion, LLMBackend, cap_retry_after, json_body, translate_sdk_error
 from .prompts import Prompt
 
 __all__ = ["AnthropicModel", "import_anthropic"]
 
 DEFAULT_MODEL = "claude-sonnet-4-6"
+_NO_KEY = ("anthropic: no API key; set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN) in the environment, or pass "
+           "api_key=")
 
 
 def import_anthropic() -> Any:
@@ -53,18 +55,29 @@ class AnthropicModel(LLMBackend):
     def _identity_extras(self) -> dict[str, Any]:
         return {"use_tools": self.use_tools}
 
-    def _client(self) -> Any:
+    def _new_client(self) -> Any:
         anthropic = import_anthropic()
         try:
-            return anthropic.AsyncAnthropic(
-                api_key=self._api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout
+            client = anthropic.AsyncAnthropic(
+                api_key=self._api_key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout,
+                http_client=anthropic.DefaultAsyncHttpxClient(
+                    event_hooks={"response": [cap_retry_after("anthropic", self.max_retry_wait)]}),
             )
         except anthropic.AnthropicError as e:
-            from .errors import AuthenticationError
+            raise AuthenticationError(_NO_KEY, provider="anthropic") from e
+        # the SDK resolves api_key=, ANTHROPIC_API_KEY, ANTHROPIC_AUTH_TOKEN or a profile; with none
+        # it fails only when a request is built (a TypeError): say what to set instead
+        if not (client.api_key or client.auth_token or client.credentials is not None):
+            raise AuthenticationError(_NO_KEY, provider="anthropic")
+        return client
 
-            raise AuthenticationError(
-                "anthropic: no API key; set ANTHROPIC_API_KEY or pass api_key=", provider="anthropic"
-            ) from e
+    def _client(self) -> Any:
+        return self._new_client()
+
+    def check_credentials(self) -> None:
+        """Raise :class:`~genz_pyro.fm.errors.AuthenticationError` (naming ``ANTHROPIC_API_KEY``)
+        when the SDK finds no credential; sends nothing."""
+        self._new_client()
 
     def request_params(self, prompt: Prompt) -> dict[str, Any]:
         system = prompt.system
@@ -104,8 +117,8 @@ class AnthropicModel(LLMBackend):
         params = dict(params)
         # the SDK's typed signature has no ``temperature``; the API body still takes it
         extra = {k: params.pop(k) for k in ("temperature",) if k in params}
-        message = await client.messages.create(**params, extra_body=extra or None)
-        return message.model_dump(mode="json")
+        raw = await client.messages.with_raw_response.create(**params, extra_body=extra or None)
+        return json_body(raw.http_response, "anthropic")  # an HTML or cut-off 200: MalformedAnswerError
 
     def completion_from_body(self, body: Mapping[str, Any], prompt: Prompt | None) -> Completion:
         usage = body.get("usage") or {}
@@ -114,6 +127,8 @@ class AnthropicModel(LLMBackend):
         text = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
         if body.get("stop_reason") == "max_tokens":
             return Completion(None, text, n_in, n_out, truncated=True)
+        if body.get("stop_reason") == "refusal":
+            return Completion(None, text, n_in, n_out, refusal=text.strip() or "stop_reason refusal")
         if prompt is not None and self.use_tools:
             for b in blocks:
                 if b.get("type") == "tool_use" and b.get("name") == prompt.name:

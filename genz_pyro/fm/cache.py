@@ -24,7 +24,9 @@ equal to a secret found in the environment.
 Several processes may write at once: the database is in WAL mode, every
 connection has a busy timeout, writes are short ``BEGIN IMMEDIATE`` transactions
 retried with jittered backoff on ``SQLITE_BUSY``. A corrupt or unreadable entry
-is logged (logger ``genz_pyro.fm.cache``) and treated as a miss.
+is treated as a miss and counted (:attr:`~genz_pyro.fm.cache_store.SqliteStore.damage`;
+logged once, logger ``genz_pyro.fm.cache``). The store, its errors and its faults:
+:mod:`genz_pyro.fm.cache_store`; export and import: :mod:`genz_pyro.fm.cache_export`.
 
 The location comes from the ``path`` argument or the ``GENZ_CACHE`` environment
 variable; there is no hidden default. ``":memory:"`` gives a private in-memory
@@ -33,20 +35,16 @@ cache (one process).
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
-import logging
 import os
-import random
 import re
 import sqlite3
-import threading
-import time
-from pathlib import Path
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
+from genz_pyro.fm.cache_export import EXPORT_FORMAT, export_cache, import_cache
+from genz_pyro.fm.cache_store import _BUSY_TIMEOUT_S, CACHE_ENV, SqliteStore, logger
 from genz_pyro.fm.keys import canonical_json, check_identity, item_hash
 from genz_pyro.fm.protocol import Item, Judgment, Usage, render_item
 
@@ -60,11 +58,6 @@ __all__ = [
     "item_hash",
 ]
 
-logger = logging.getLogger("genz_pyro.fm.cache")
-
-CACHE_ENV = "GENZ_CACHE"
-EXPORT_FORMAT = "genz-pyro-cache/1"
-_SCHEMA_VERSION = "1"
 _CHUNK = 900  # keys per SELECT ... IN (...) statement
 _SCAN_MIN = 2000  # from this many keys on, scan the whole context instead
 _OPERATION = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -75,11 +68,7 @@ _VALID = (
     "(typeof(value) = 'integer' AND value IN (0, 1) AND (probability IS NULL OR "
     "(typeof(probability) = 'real' AND probability BETWEEN 0.0 AND 1.0)))"
 )
-_BUSY_TIMEOUT_S = 30.0
-_WRITE_ATTEMPTS = 12
-
 _SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS meta(name TEXT PRIMARY KEY, value TEXT)",
     # one row per context (identity x operation x request), for inspection only
     "CREATE TABLE IF NOT EXISTS contexts(key BLOB PRIMARY KEY, operation TEXT, body TEXT) WITHOUT ROWID",
     # one row per provider call: raw answer text and usage
@@ -89,7 +78,11 @@ _SCHEMA = (
     " PRIMARY KEY(ctx, item)) WITHOUT ROWID",
     # one row per mine / propose request: the parsed answer as JSON
     "CREATE TABLE IF NOT EXISTS answers(key BLOB PRIMARY KEY, payload TEXT, call BLOB) WITHOUT ROWID",
+    # one row per provider call sent by a backend with a journal (genz_pyro.fm.journal)
+    "CREATE TABLE IF NOT EXISTS sent(id BLOB PRIMARY KEY, started REAL, template TEXT, state TEXT, usage TEXT,"
+    " estimate TEXT) WITHOUT ROWID",
 )
+
 
 def _usage_json(usage: Usage | None) -> str | None:
     if usage is None:
@@ -124,30 +117,8 @@ class StoredCall:
     usage: Usage | None
 
 
-def _resolve_path(path: str | os.PathLike[str] | None) -> str:
-    if path is None:
-        env = os.environ.get(CACHE_ENV)
-        if not env:
-            raise ValueError(
-                f"JudgmentCache: no location given; pass path=... or set the {CACHE_ENV} environment "
-                "variable (use ':memory:' for a throwaway cache)"
-            )
-        path = env
-    p = os.fspath(path)
-    if p == ":memory:":
-        return p
-    parent = Path(p).expanduser().resolve().parent
-    if not parent.is_dir():
-        raise ValueError(f"JudgmentCache: path {p!r}: directory {str(parent)!r} does not exist; create it first")
-    return str(Path(p).expanduser().resolve())
 
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    msg = str(exc).lower()
-    return "locked" in msg or "busy" in msg
-
-
-class JudgmentCache:
+class JudgmentCache(SqliteStore):
     """SQLite-backed cache of judgments and of mine/propose answers.
 
     Args:
@@ -156,110 +127,16 @@ class JudgmentCache:
 
     Safe to share between threads of one process and between processes (each
     opens its own connection; the object pickles as its path, so it can be sent
-    to ``multiprocessing`` workers).
+    to ``multiprocessing`` workers). Connections, retries and the handling of a
+    read-only, full or damaged file: :class:`~genz_pyro.fm.cache_store.SqliteStore`.
     """
 
+    SCHEMA = _SCHEMA
+    SCHEMA_VERSION = "1"
+
     def __init__(self, path: str | os.PathLike[str] | None = None, *, timeout: float = _BUSY_TIMEOUT_S) -> None:
-        self.path = _resolve_path(path)
-        self.timeout = float(timeout)
-        self._lock = threading.RLock()
-        self._conn: sqlite3.Connection | None = None
-        self._pid = -1
         self._memo: dict[str, bytes] = {}
-        self._connect()
-
-    # ------------------------------------------------------------ connection
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid == os.getpid():
-            return self._conn
-        try:
-            conn = sqlite3.connect(self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False)
-        except sqlite3.Error as exc:
-            raise ValueError(f"JudgmentCache: cannot open {self.path!r} ({exc}); check the path") from exc
-        try:
-            conn.execute(f"PRAGMA busy_timeout={int(self.timeout * 1000)}")
-            self._retry(lambda: self._init_schema(conn))
-        except sqlite3.DatabaseError as exc:
-            conn.close()
-            raise ValueError(
-                f"JudgmentCache: {self.path!r} is not a readable genz cache ({exc}); move it away or "
-                "pass another path"
-            ) from exc
-        self._conn = conn
-        self._pid = os.getpid()
-        return conn
-
-    @staticmethod
-    def _init_schema(conn: sqlite3.Connection) -> None:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if mode.lower() not in ("wal", "memory"):
-            raise sqlite3.OperationalError(f"database is locked (journal_mode stayed {mode})")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for stmt in _SCHEMA:
-                conn.execute(stmt)
-            conn.execute("INSERT OR IGNORE INTO meta(name, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-    def _retry(self, fn: Any) -> Any:
-        delay = 0.01
-        for attempt in range(_WRITE_ATTEMPTS):
-            try:
-                return fn()
-            except sqlite3.OperationalError as exc:
-                if not _is_busy(exc) or attempt == _WRITE_ATTEMPTS - 1:
-                    raise
-                logger.debug("cache busy (%s); retry %d", exc, attempt + 1)
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 1.0)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _write(self, statements: Sequence[tuple[str, Sequence[Sequence[Any]]]]) -> None:
-        """Run ``executemany`` statements in one short IMMEDIATE transaction, retrying on busy."""
-
-        def txn() -> None:
-            conn = self._connect()
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, rows in statements:
-                    conn.executemany(sql, rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-        with self._lock:
-            self._retry(txn)
-
-    def close(self) -> None:
-        """Close this process's connection (the cache reopens on next use; a ``":memory:"``
-        cache is gone)."""
-        with self._lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
-
-    def __enter__(self) -> "JudgmentCache":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        if self.path == ":memory:":
-            raise TypeError("JudgmentCache(':memory:') cannot be sent to another process; use a file path")
-        return {"path": self.path, "timeout": self.timeout}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["path"], timeout=state["timeout"])  # type: ignore[misc]
-
-    def __repr__(self) -> str:
-        return f"JudgmentCache({self.path!r})"
+        super().__init__(path, timeout=timeout)
 
     # ------------------------------------------------------------------- keys
     @staticmethod
@@ -341,16 +218,13 @@ class JudgmentCache:
                             out[item] = (value == 1, prob)
                         bad.extend(conn.execute(_SELECT + where + "NOT " + _VALID, chunk))
             except sqlite3.DatabaseError as exc:
-                logger.warning("cache %s unreadable (%s); treated as a miss", self.path, exc)
+                self.note_damage("reads", exc)  # logged once; a miss
                 return {}
         for item, value, prob in bad:
-            logger.warning(
-                "cache %s: corrupt judgment entry for item %s (value=%r, probability=%r); treated as a miss",
-                self.path,
-                item.hex()[:16] if isinstance(item, bytes) else repr(item),
-                value,
-                prob,
-            )
+            what = (f"corrupt judgment entry for item {item.hex()[:16] if isinstance(item, bytes) else repr(item)} "
+                    f"(value={value!r}, probability={prob!r})")
+            logger.debug("cache %s: %s; treated as a miss", self.path, what)
+            self.note_damage("entries", what)
         return out
 
     def put_many(
@@ -468,15 +342,14 @@ class JudgmentCache:
             try:
                 row = self._connect().execute("SELECT payload FROM answers WHERE key = ?", (ctx,)).fetchone()
             except sqlite3.DatabaseError as exc:
-                logger.warning("cache %s unreadable (%s); treated as a miss", self.path, exc)
+                self.note_damage("reads", exc)  # logged once; a miss
                 return None
         if row is None:
             return None
         try:
             return json.loads(row[0])
         except (TypeError, ValueError) as exc:
-            logger.warning("cache %s: corrupt %s answer %s (%s); treated as a miss", self.path, operation,
-                           ctx.hex()[:16], exc)
+            self.note_damage("entries", f"corrupt {operation} answer {ctx.hex()[:16]} ({exc})")
             return None
 
     def put_answer(
@@ -569,93 +442,14 @@ class JudgmentCache:
         c = self.counts()
         return c["judgments"] + c["answers"]
 
-    def integrity_check(self) -> str:
-        """``PRAGMA integrity_check`` result (``"ok"`` when the file is sound, else the
-        problems found)."""
-        with self._lock:
-            try:
-                return "\n".join(str(r[0]) for r in self._connect().execute("PRAGMA integrity_check"))
-            except sqlite3.DatabaseError as exc:
-                return f"unreadable: {exc}"
 
     # -------------------------------------------------------- export / import
-    def _rows(self) -> Iterator[dict[str, Any]]:
-        conn = self._connect()
-        for cid, raw, usage in conn.execute("SELECT id, raw, usage FROM calls"):
-            yield {"t": "call", "id": cid.hex(), "raw": raw, "usage": usage}
-        for key, op, body in conn.execute("SELECT key, operation, body FROM contexts"):
-            yield {"t": "context", "key": key.hex(), "operation": op, "body": body}
-        for ctx, item, value, prob, cid in conn.execute("SELECT ctx, item, value, probability, call FROM judgments"):
-            yield {"t": "judgment", "ctx": ctx.hex(), "item": item.hex(), "value": value, "probability": prob,
-                   "call": None if cid is None else cid.hex()}
-        for key, payload, cid in conn.execute("SELECT key, payload, call FROM answers"):
-            yield {"t": "answer", "key": key.hex(), "payload": payload, "call": None if cid is None else cid.hex()}
-
     def export(self, path: str | os.PathLike[str]) -> int:
-        """Write every entry to a portable JSON-lines file (gzip when ``path`` ends in ``.gz``).
-
-        Returns:
-            the number of records written (after the header line).
-        """
-        p = os.fspath(path)
-        opener = gzip.open if p.endswith(".gz") else open
-        n = 0
-        with self._lock, opener(p, "wt", encoding="utf-8") as fh:  # type: ignore[operator]
-            fh.write(canonical_json({"format": EXPORT_FORMAT}) + "\n")
-            for rec in self._rows():
-                fh.write(canonical_json(rec) + "\n")
-                n += 1
-        return n
+        """Write every entry to a portable JSON-lines file (gzip when ``path`` ends in ``.gz``);
+        see :func:`genz_pyro.fm.cache_export.export_cache`. Returns the number of records."""
+        return export_cache(self, path)
 
     def import_(self, path: str | os.PathLike[str]) -> int:
-        """Merge an :meth:`export` file into this cache (existing entries are kept).
-
-        Malformed lines are logged and skipped. Returns the number of records imported.
-
-        Raises:
-            ValueError: when the file is not a genz-pyro cache export.
-        """
-        p = os.fspath(path)
-        opener = gzip.open if p.endswith(".gz") else open
-        calls, contexts, judgments, answers = [], [], [], []
-        with opener(p, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
-            try:
-                header = json.loads(fh.readline())
-            except ValueError:
-                header = None
-            if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
-                raise ValueError(f"import_: {p!r} is not a {EXPORT_FORMAT} export (bad first line)")
-            for lineno, line in enumerate(fh, start=2):
-                try:
-                    r = json.loads(line)
-                    t = r["t"]
-                    if t == "call":
-                        calls.append((bytes.fromhex(r["id"]), r["raw"], r["usage"]))
-                    elif t == "context":
-                        contexts.append((bytes.fromhex(r["key"]), r["operation"], r["body"]))
-                    elif t == "judgment":
-                        v, pr = r["value"], r["probability"]
-                        if v not in (0, 1) or type(v) is not int or not (pr is None or 0 <= pr <= 1):
-                            raise ValueError("bad judgment value/probability")
-                        cid = None if r["call"] is None else bytes.fromhex(r["call"])
-                        judgments.append((bytes.fromhex(r["ctx"]), bytes.fromhex(r["item"]), v, pr, cid))
-                    elif t == "answer":
-                        json.loads(r["payload"])
-                        cid = None if r["call"] is None else bytes.fromhex(r["call"])
-                        answers.append((bytes.fromhex(r["key"]), r["payload"], cid))
-                    else:
-                        raise ValueError(f"unknown record type {t!r}")
-                except (ValueError, KeyError, TypeError) as exc:
-                    logger.warning("import_ %s line %d skipped: %s", p, lineno, exc)
-        self._write(
-            [
-                ("INSERT OR IGNORE INTO calls(id, raw, usage) VALUES (?, ?, ?)", calls),
-                ("INSERT OR IGNORE INTO contexts(key, operation, body) VALUES (?, ?, ?)", contexts),
-                (
-                    "INSERT OR IGNORE INTO judgments(ctx, item, value, probability, call) VALUES (?, ?, ?, ?, ?)",
-                    judgments,
-                ),
-                ("INSERT OR IGNORE INTO answers(key, payload, call) VALUES (?, ?, ?)", answers),
-            ]
-        )
-        return len(calls) + len(contexts) + len(judgments) + len(answers)
+        """Merge an :meth:`export` file into this cache (existing entries are kept); see
+        :func:`genz_pyro.fm.cache_export.import_cache`. Returns the number of records imported."""
+        return import_cache(self, path)

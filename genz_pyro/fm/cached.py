@@ -10,8 +10,11 @@ keyed by the exemplar ids and contents, the avoid list, the task and ``n``.
 Misses are forwarded in chunks (:meth:`CachedModel.chunks`) that run
 concurrently and are each written as soon as they are answered, so a job stopped
 part-way (a budget cap, a crash, a persistent provider error) keeps every answer
-it paid for. A failed inner call writes nothing; a failed cache write (disk full, a
-damaged file) is logged and the answers are still returned. Chunks are multiples of the
+it paid for. When a job fails part-way, the answers of its calls that came back before
+the failure are written too (:attr:`~genz_pyro.fm.protocol.CallRecord.judgments`, from
+models that report their calls), so a resumed job pays only for the rest. A failed cache
+write is logged and the answers are still returned, except on a full disk, which stops
+the caller (an ``OSError``). Chunks are multiples of the
 inner model's ``batch_size`` so batched extraction still makes ``ceil(N / B)``
 calls per feature.
 
@@ -66,17 +69,13 @@ def model_identity(model: FoundationModel) -> dict[str, Any]:
 
 
 def store_quietly(cache: JudgmentCache, write: Any) -> None:
-    """Run a cache write; a database failure is logged, not raised: the answers were paid
-    for and are returned to the caller, they are just not remembered."""
+    """Run a cache write; a damaged database is counted (``cache.damage``, logged once), not
+    raised: the answers were paid for and are returned to the caller, they are just not
+    remembered. A full disk raises (``OSError``): it would lose every later answer too."""
     try:
         write()
-    except sqlite3.DatabaseError as exc:
-        logger.error(
-            "cache %s: could not store answers (%s); they are returned but will be asked again "
-            "next run. Check the disk, or move the file away and start a new cache",
-            cache.path,
-            exc,
-        )
+    except sqlite3.DatabaseError as exc:  # a damaged file: counted, logged once (a full disk raises OSError)
+        cache.note_damage("writes", exc)
 
 
 def records_usage(records: list[CallRecord]) -> Usage:
@@ -238,6 +237,9 @@ class CachedModel(FoundationModel):
                     got = await self.inner.ajudge(description, chunk)
             except BaseException:
                 self._book(records)
+                if records:  # keep what the calls answered before the failure: they were paid for
+                    self._store(lambda: self.cache.put_calls(ctx, self._salvaged_calls(chunk, records, hash_of),
+                                                             body=body))
                 raise
             absent = [i for i in chunk if i not in got]
             if absent:
@@ -284,6 +286,20 @@ class CachedModel(FoundationModel):
         rest = [i for i in chunk if i not in claimed]
         if rest:
             calls.append((None, None, [(hash_of[i], got[i].value, got[i].probability) for i in rest]))
+        return calls
+
+    @staticmethod
+    def _salvaged_calls(
+        chunk: Mapping[str, Item], records: list[CallRecord], hash_of: Mapping[str, bytes]
+    ) -> list[tuple[str | None, Usage | None, list[tuple[bytes, bool, float | None]]]]:
+        """``(raw, usage, entries)`` of the calls of a job that failed part-way: each call's
+        own parsed judgments (:attr:`CallRecord.judgments`), so a resumed job asks only the rest."""
+        calls: list[tuple[str | None, Usage | None, list[tuple[bytes, bool, float | None]]]] = []
+        claimed: set[str] = set()
+        for r in records:
+            entries = [(hash_of[i], bool(v), p) for i, (v, p) in r.judgments.items() if i in chunk and i not in claimed]
+            claimed.update(i for i in r.judgments if i in chunk)
+            calls.append((r.raw, r.usage, entries))
         return calls
 
     def plan_judge(self, description: str, items: Mapping[str, Item]) -> list[Any]:
@@ -345,7 +361,7 @@ class CachedModel(FoundationModel):
             self.usage.cache_hits += 1
             return MinedFeature(hit["description"], hit["rationale"])
         if hit is not None:
-            logger.warning("cache %s: mine answer of the wrong shape; treated as a miss", self.cache.path)
+            self.cache.note_damage("entries", "a mine answer of the wrong shape")
 
         async def call(on_call: Any) -> MinedFeature:
             if on_call is None:
@@ -366,7 +382,7 @@ class CachedModel(FoundationModel):
             self.usage.cache_hits += 1
             return list(hit)
         if hit is not None:
-            logger.warning("cache %s: propose answer of the wrong shape; treated as a miss", self.cache.path)
+            self.cache.note_damage("entries", "a propose answer of the wrong shape")
 
         async def call(on_call: Any) -> list[str]:
             if on_call is None:

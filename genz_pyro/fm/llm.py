@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Mapping, Sequence, TypeVar
 
-from .errors import FoundationModelError, MalformedAnswerError
+from .errors import FoundationModelError, MalformedAnswerError, ProviderError
 from .parsing import ParsedJudgments, loads_strict, parse_judgments, parse_mined, parse_proposed
 from .prompts import PROMPT_VERSIONS, Prompt, judge_batch_prompt, judge_single_prompt, mine_prompt, propose_prompt
 from .protocol import CallRecord, FoundationModel, Item, Judgment, MinedFeature, Usage, run_sync
@@ -51,6 +51,9 @@ __all__ = [
     "LLMBackend",
     "load_image",
     "translate_sdk_error",
+    "json_body",
+    "retry_after_seconds",
+    "cap_retry_after",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,7 +110,8 @@ class Completion:
     """A provider answer: the parsed answer object when the provider returned one
     (tool use), else the raw ``text``; token counts as billed; ``truncated`` when the
     answer hit ``max_tokens``; ``yes_probability``: P(yes) read from the answer's token
-    log-probabilities (one-item judge answers of a backend asked for soft judgments)."""
+    log-probabilities (one-item judge answers of a backend asked for soft judgments);
+    ``refusal``: the model declined (the provider's refusal text or stop reason)."""
 
     obj: Any
     text: str
@@ -115,6 +119,7 @@ class Completion:
     output_tokens: int
     truncated: bool = False
     yes_probability: float | None = None
+    refusal: str | None = None  # why the model declined to answer (a refusal, a content filter)
 
 
 _IMAGE_MAGIC = ((b"\x89PNG", "image/png"), (b"\xff\xd8\xff", "image/jpeg"), (b"GIF8", "image/gif"))
@@ -129,6 +134,74 @@ def load_image(image: str | os.PathLike[str] | bytes) -> tuple[bytes, str]:
     if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
         return data, "image/webp"
     raise ValueError("image: not a PNG, JPEG, GIF or WEBP image; convert it to one of these formats")
+
+
+def json_body(response: Any, provider: str) -> dict[str, Any]:
+    """The JSON object of an HTTP response of the provider's API (an ``httpx`` response).
+
+    Raises:
+        MalformedAnswerError: the body is not a JSON object (an HTML page of a proxy or a
+            login wall, plain text, a cut-off body); the message names the status, the
+            content type and the start of the body, and says to check ``base_url``.
+    """
+    raw = bytes(response.content)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        return body
+    ctype = response.headers.get("content-type", "?")
+    snippet = raw[:120].decode("utf-8", "replace")
+    raise MalformedAnswerError(
+        f"{provider}: the server answered HTTP {response.status_code} with a body that is not the API's JSON "
+        f"({ctype}, {len(raw)} bytes: {snippet!r}); check base_url (a proxy or a login page answering instead of "
+        "the API?)", provider=provider)
+
+
+def retry_after_seconds(headers: Any) -> float | None:
+    """The wait a response asks for (``retry-after-ms``, ``retry-after`` in seconds or as an HTTP
+    date), as the SDKs read it; ``None`` when absent or unreadable."""
+    import email.utils
+    import time
+
+    ms = headers.get("retry-after-ms")
+    try:
+        return float(ms) / 1000 if ms is not None else float(headers["retry-after"])
+    except (KeyError, TypeError, ValueError):
+        pass
+    value = headers.get("retry-after")
+    parsed = email.utils.parsedate_tz(value) if value else None
+    return None if parsed is None else email.utils.mktime_tz(parsed) - time.time()
+
+
+def cap_retry_after(provider: str, max_wait: float) -> Callable[[Any], Awaitable[None]]:
+    """An ``httpx`` response hook that caps a server's ``retry-after`` at ``max_wait`` seconds and
+    says so (a warning naming both). The SDKs honour the header when they retry: Anthropic's for
+    up to 49 days, OpenAI's up to 2 minutes and above that not at all; capped, both retry after
+    at most ``max_wait`` with their own backoff and attempt count (``max_retries``)."""
+
+    async def hook(response: Any) -> None:
+        wait = retry_after_seconds(response.headers)
+        if wait is None or wait <= max_wait:
+            return
+        log.warning("%s: HTTP %d asks to wait %.0f s before retrying; waiting at most %g s (max_retry_wait) "
+                    "before the next of max_retries attempts", provider, response.status_code, wait, max_wait)
+        response.headers["x-genz-retry-after"] = f"{wait:.0f}"
+        response.headers.pop("retry-after-ms", None)
+        response.headers["retry-after"] = f"{max_wait:g}"
+
+    return hook
+
+
+async def _gather_settled(aws: Sequence[Awaitable[T]]) -> list[T]:
+    """``asyncio.gather`` that lets every call in flight finish (each is paid for, and its
+    answer reaches ``on_call``, where a cache keeps it) before it raises the first failure."""
+    results = await asyncio.gather(*aws, return_exceptions=True)
+    for r in results:
+        if isinstance(r, BaseException):
+            raise r
+    return list(results)  # type: ignore[arg-type]
 
 
 async def _gather_all(aws: Sequence[Awaitable[T]]) -> list[T]:
@@ -157,7 +230,9 @@ class LLMBackend(FoundationModel, abc.ABC):
         batch_size: items per call in shape 2.
         with_probability: ask for P(yes) in shape 1.
         max_concurrency: calls in flight at once.
-        max_retries: transport retries of the SDK (429, 5xx, timeouts, drops).
+        max_retries: transport retries of the SDK (429, 408, 409, 5xx, timeouts, drops).
+        max_retry_wait: longest wait, in seconds, before a retry when the server's
+            ``retry-after`` asks for more (:func:`cap_retry_after`; logged).
         timeout: seconds per request attempt.
         max_reasks: rounds of asking again for ids missing from an answer.
         max_malformed_retries: re-sends of a call whose answer is malformed.
@@ -172,6 +247,9 @@ class LLMBackend(FoundationModel, abc.ABC):
 
     provider: str = "abstract"
     reports_calls = True
+    #: a :class:`~genz_pyro.fm.journal.CallJournal` recording every call before it is sent
+    #: (``genz fit`` sets the run's), so calls in flight when a process dies are counted.
+    journal: Any = None
     #: ``True`` for providers that return token log-probabilities (soft judgments).
     supports_soft: bool = False
 
@@ -187,6 +265,7 @@ class LLMBackend(FoundationModel, abc.ABC):
         with_probability: bool = True,
         max_concurrency: int = 8,
         max_retries: int = 4,
+        max_retry_wait: float = 60.0,
         timeout: float = 60.0,
         max_reasks: int = 2,
         max_malformed_retries: int = 2,
@@ -210,6 +289,9 @@ class LLMBackend(FoundationModel, abc.ABC):
             raise ValueError(f"temperature must be in [0, 2] or None, got {temperature!r}")
         if not timeout > 0:
             raise ValueError(f"timeout must be positive seconds, got {timeout!r}")
+        if not (isinstance(max_retry_wait, (int, float)) and 0 <= max_retry_wait < math.inf):
+            raise ValueError(f"max_retry_wait must be finite seconds >= 0, got {max_retry_wait!r}")
+        self.max_retry_wait = float(max_retry_wait)
         self.with_probability = with_probability
         if not isinstance(soft, bool):
             raise ValueError(f"soft must be True or False, got {soft!r}")
@@ -275,6 +357,11 @@ class LLMBackend(FoundationModel, abc.ABC):
         return self._prices[best] if best is not None else Price(0.0, 0.0)
 
     # ------------------------------------------------------------------ provider hooks
+    def check_credentials(self) -> None:
+        """Raise :class:`~genz_pyro.fm.errors.AuthenticationError` (naming the environment
+        variable to set) when no credential is found; sends nothing (``genz fit`` checks
+        this before it creates a run directory). The default finds nothing to check."""
+
     def _identity_extras(self) -> dict[str, Any]:
         """Provider-specific decoding parameters for :meth:`cache_identity`."""
         return {}
@@ -357,17 +444,24 @@ class LLMBackend(FoundationModel, abc.ABC):
                     calls=1, input_tokens=n_in, output_tokens=self.max_tokens,
                     cost_usd=self.price().cost(n_in, self.max_tokens),
                 )
+            journal = self.journal
+            token = None if journal is None else journal.begin(est.template, est.input_tokens, est.output_tokens,
+                                                                est.cost_usd)
             try:
                 body = await self._send(client, params)
             except BaseException as err:  # also cancellation: never leave a reservation outstanding
                 if self.budget is not None:
                     self.budget.settle(reservation, Usage(calls=1))
+                if journal is not None and isinstance(err, Exception):
+                    journal.end(token, None)  # an error response: not billed (a cancelled call stays "sent")
                 mapped = self._map_error(err) if isinstance(err, Exception) else None
                 if mapped is None:
                     raise
                 raise mapped from err
             comp = self.completion_from_body(body, prompt)
             usage = Usage(1, comp.input_tokens, comp.output_tokens, self.price().cost(comp.input_tokens, comp.output_tokens))
+            if journal is not None:
+                journal.end(token, usage)
             self.usage.add(usage)
             if self.budget is not None:
                 self.budget.settle(reservation, usage)
@@ -379,24 +473,36 @@ class LLMBackend(FoundationModel, abc.ABC):
         prompt: Prompt,
         parse: Callable[[Any], T],
         on_call: OnCall | None = None,
-        answered: Callable[[T], Sequence[str]] = lambda result: (),
+        answered: Callable[[T], Sequence[str] | Mapping[str, Any]] = lambda result: (),
         refine: Callable[[T, Completion], T] | None = None,
     ) -> T:
         """Send ``prompt`` and parse its answer, re-sending a malformed answer up to
         ``max_malformed_retries`` times. Every call is reported to ``on_call`` (a malformed
-        one with ``used=False``; the parsed one with ``answered(result)`` as its ids).
+        one with ``used=False``; the parsed one with ``answered(result)`` as its ids, and when
+        that is a mapping ``{id: (value, probability)}`` as its judgments too).
         ``refine(result, completion)`` may add what the completion carries besides its text
         (the soft P(yes))."""
         params = self.request_params(prompt)
         est = self.estimate(prompt)
         last: MalformedAnswerError | None = None
+        comp: Completion | None = None
         for attempt in range(1 + self.max_malformed_retries):
-            comp, usage = await self._call(client, params, est, prompt)
+            try:
+                comp, usage = await self._call(client, params, est, prompt)
+            except MalformedAnswerError as err:  # a body that is not the API's JSON (no answer, not billed)
+                last, comp = err, None
+                log.warning("%s: %s (attempt %d)", self.name, err, attempt + 1)
+                continue
             try:
                 if comp.truncated:
                     raise MalformedAnswerError(
                         f"answer truncated at max_tokens={self.max_tokens}; raise max_tokens or lower batch_size"
                     )
+                if comp.refusal is not None:
+                    raise MalformedAnswerError(f"the model declined to answer ({comp.refusal[:200]}); reword the "
+                                               "feature, or use another model")
+                if comp.obj is None and not comp.text.strip():
+                    raise MalformedAnswerError("the answer is empty")
                 obj = comp.obj if comp.obj is not None else loads_strict(comp.text)
                 result = parse(obj)
                 if refine is not None:
@@ -408,14 +514,20 @@ class LLMBackend(FoundationModel, abc.ABC):
                 log.warning("%s: malformed %s answer (attempt %d): %s", self.name, prompt.template, attempt + 1, err)
                 continue
             if on_call is not None:
-                on_call(CallRecord(prompt.template, prompt.item_ids, comp.text, usage, answered=tuple(answered(result))))
+                ans = answered(result)
+                on_call(CallRecord(prompt.template, prompt.item_ids, comp.text, usage, answered=tuple(ans),
+                                   judgments=dict(ans) if isinstance(ans, Mapping) else {}))
             return result
+        if comp is None:  # the last attempt got no API answer at all
+            raise ProviderError(
+                f"{self.name}: no answer in the API's format after {1 + self.max_malformed_retries} attempts "
+                f"({last})", provider=self.provider) from last
         raise MalformedAnswerError(
             f"{self.name}: the {prompt.template} answer stayed malformed after "
             f"{1 + self.max_malformed_retries} attempts ({last}); raise max_malformed_retries, "
             "lower batch_size, or use a model that supports structured output",
             item_ids=prompt.item_ids,
-            raw=comp.text,
+            raw="" if comp is None else comp.text,
             provider=self.provider,
         ) from last
 
@@ -435,7 +547,7 @@ class LLMBackend(FoundationModel, abc.ABC):
                 )
             parsed = await self._ask(
                 client, prompt, lambda obj, p=prompt: parse_judgments(obj, p.template, p.item_ids), on_call,
-                lambda result: tuple(result.answers), self._soft_refine if self.soft else None,
+                lambda result: result.answers, self._soft_refine if self.soft else None,
             )
             if parsed.unknown:
                 log.warning("%s: answer named ids that were not asked (ignored): %s", self.name, list(parsed.unknown))
@@ -474,7 +586,7 @@ class LLMBackend(FoundationModel, abc.ABC):
         if not prompts:
             return {}
         async with self._client() as client:
-            parts = await _gather_all(
+            parts = await _gather_settled(
                 [self._judge_group(client, description, {i: items[i] for i in p.item_ids}, p, on_call) for p in prompts]
             )
         merged: dict[str, Judgment] = {}
@@ -548,8 +660,12 @@ def translate_sdk_error(
     detail = redact(str(err), secret)[:500]
     tries = f"after {1 + max_retries} attempts"
     if isinstance(err, sdk.RateLimitError):
+        response = getattr(err, "response", None)
+        asked = response.headers.get("x-genz-retry-after") if response is not None else None
+        wait = (f"; the server asked to wait {asked} s, longer than max_retry_wait: try again after that"
+                if asked else "")
         return RateLimitError(
-            f"{provider}: rate limited {tries} ({detail}); lower max_concurrency, raise max_retries, "
+            f"{provider}: rate limited {tries} ({detail}){wait}; lower max_concurrency, raise max_retries, "
             "or use the batch API", provider=provider, status_code=status)
     if isinstance(err, (sdk.AuthenticationError, sdk.PermissionDeniedError)):
         return AuthenticationError(

@@ -19,7 +19,7 @@ import os
 from typing import Any, Mapping
 
 from .errors import AuthenticationError, FoundationModelError, import_sdk
-from .llm import Completion, LLMBackend, translate_sdk_error
+from .llm import Completion, LLMBackend, cap_retry_after, json_body, translate_sdk_error
 from .logprobs import yes_probability_from_body
 from .prompts import Prompt
 
@@ -46,11 +46,14 @@ def chat_completion(body: Mapping[str, Any], *, soft: bool = False) -> Completio
     choice = choices[0] or {}
     message = choice.get("message") or {}
     text = message.get("content") or ""
+    refusal = None
     if message.get("refusal"):
-        text = ""
+        text, refusal = "", str(message["refusal"])
+    elif choice.get("finish_reason") == "content_filter":
+        refusal = "finish_reason content_filter"
     p_yes = yes_probability_from_body(body) if soft and text else None
     return Completion(None, text, n_in, n_out, truncated=choice.get("finish_reason") == "length",
-                      yes_probability=p_yes)
+                      yes_probability=p_yes, refusal=refusal)
 
 
 class OpenAIModel(LLMBackend):
@@ -92,14 +95,25 @@ class OpenAIModel(LLMBackend):
     def _identity_extras(self) -> dict[str, Any]:
         return {"structured": self.structured}
 
-    def _client(self) -> Any:
-        openai = import_openai()
+    def _key(self) -> str:
         key = self._api_key or os.environ.get("OPENAI_API_KEY")
         if not key:
             if self.base_url is None:
-                raise AuthenticationError("openai: no API key; set OPENAI_API_KEY or pass api_key=", provider="openai")
+                raise AuthenticationError("openai: no API key; set OPENAI_API_KEY in the environment or pass api_key=",
+                                          provider="openai")
             key = "not-needed"  # local OpenAI-compatible servers ignore the key
-        return openai.AsyncOpenAI(api_key=key, base_url=self.base_url, max_retries=self.max_retries, timeout=self.timeout)
+        return key
+
+    def _client(self) -> Any:
+        openai = import_openai()
+        return openai.AsyncOpenAI(api_key=self._key(), base_url=self.base_url, max_retries=self.max_retries,
+                                  timeout=self.timeout, http_client=openai.DefaultAsyncHttpxClient(
+                                      event_hooks={"response": [cap_retry_after("openai", self.max_retry_wait)]}))
+
+    def check_credentials(self) -> None:
+        """Raise :class:`~genz_pyro.fm.errors.AuthenticationError` (naming ``OPENAI_API_KEY``) when
+        no key is given or set and no ``base_url`` names a local server; sends nothing."""
+        self._key()
 
     def _base(self) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, self.token_param: self.max_tokens}
@@ -137,8 +151,8 @@ class OpenAIModel(LLMBackend):
         return params
 
     async def _send(self, client: Any, params: Mapping[str, Any]) -> dict[str, Any]:
-        completion = await client.chat.completions.create(**params)
-        return completion.model_dump(mode="json")
+        raw = await client.chat.completions.with_raw_response.create(**params)
+        return json_body(raw.http_response, "openai")  # an HTML or cut-off 200: MalformedAnswerError
 
     def completion_from_body(self, body: Mapping[str, Any], prompt: Prompt | None) -> Completion:
         return chat_completion(body, soft=self.soft)

@@ -16,7 +16,7 @@ import abc
 import asyncio
 import concurrent.futures
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Mapping, TypeVar, Union
 
 __all__ = [
@@ -101,6 +101,9 @@ class CallRecord:
         usage: this call's usage (``calls == 1``; tokens as billed).
         used: ``False`` when the answer was discarded (malformed or truncated) and re-sent.
         answered: the ids whose judgment came from this answer (judge calls).
+        judgments: ``{id: (value, probability or None)}`` parsed from this answer (judge
+            calls), so a caller can keep a call's answers even when a later call of the same
+            job fails.
     """
 
     template: str
@@ -109,6 +112,7 @@ class CallRecord:
     usage: Usage
     used: bool = True
     answered: tuple[str, ...] = ()
+    judgments: Mapping[str, tuple[bool, float | None]] = field(default_factory=dict)
 
 
 def run_sync(awaitable: Awaitable[T]) -> T:

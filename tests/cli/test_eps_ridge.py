@@ -39,7 +39,7 @@ def test_fit_with_fixed_eps_and_ridge_records_them_and_holds_eps(tmp_path: Path)
 @pytest.mark.parametrize(
     "flags, message",
     [(["--eps", "0.5"], "--eps: must lie in"), (["--eps", "0"], "--eps: must lie in"),
-     (["--ridge", "-1"], "--ridge: must be >= 0"),
+     (["--ridge", "-1"], "--ridge: must be a finite number >= 0"),
      (["--ridge", "1", "--link", "mlp"], "--ridge: applies to the linear")],
 )
 def test_bad_eps_or_ridge_names_the_flag(tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: list[str],

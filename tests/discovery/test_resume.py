@@ -86,8 +86,14 @@ def test_resume_after_a_crash_repeats_no_call(reference, tmp_path, crash_at) -> 
     assert len(again.history) == len(ref.history) and sum(third.calls.values()) == 0
 
 
+# The victim runs with one torch thread like the reference (tests/conftest.py): float sums
+# split over another number of threads round differently, and on a CPU without AVX-512
+# (ATEN_CPU_CAPABILITY=default) two threads changed step 3's exemplars. A resume reproduces
+# the run bit for bit on the same CPU with the same thread count (docs/run_directory.md).
 _SCRIPT = """
 import os, signal, sys
+import torch
+torch.set_num_threads(1)
 sys.path.insert(0, {tests!r})
 from genz_pyro.datasets.planted import make_planted
 from genz_pyro.discovery import Discovery, ExemplarConfig

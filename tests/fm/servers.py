@@ -6,7 +6,8 @@ blocks, answers with an oracle (``oracle(description, item_text) -> bool``; defa
 the description occurs in the item text, case-insensitively), and records every
 request so tests can assert the wire traffic. Knobs inject trouble: shuffled answer
 order, unknown ids, omitted ids, conflicting ids, malformed answers, and transport
-faults (HTTP errors with headers, dropped connections, slow answers). The model
+faults (HTTP errors with headers, dropped connections, slow answers, a 200 with an HTML or
+truncated body, an answer edited to be cut off, refused or empty). The model
 answers it sent are kept too (``Recorded.response``), so tests can compare what a
 client stored with what the wire carried.
 
@@ -45,8 +46,13 @@ def parse_items(text: str) -> list[tuple[str, str]]:
 class Fault:
     """One transport fault served instead of an answer.
 
-    kind: ``"status"`` (HTTP ``status`` with ``headers`` and an error body), ``"drop"``
-    (close the connection without answering) or ``"sleep"`` (answer after ``seconds``).
+    kind: ``"pass"`` (no fault: answer; to fail after some calls), ``"status"`` (HTTP
+    ``status`` with ``headers`` and an error body), ``"drop"``
+    (close the connection without answering), ``"sleep"`` (answer after ``seconds``),
+    ``"raw"`` (HTTP ``status`` with ``body`` bytes of ``content_type``: an HTML page, non-JSON
+    text), ``"truncate"`` (the model's answer announced in full by Content-Length, cut after
+    ``cut`` bytes, then the connection closed) or ``"edit"`` (the model's answer passed
+    through ``edit(answer_json) -> answer_json`` first: a cut-off, refused or empty answer).
     """
 
     kind: str
@@ -55,6 +61,10 @@ class Fault:
     seconds: float = 0.0
     error_type: str = "api_error"
     message: str = "boom"
+    body: bytes = b""
+    content_type: str = "text/html"
+    cut: int = 40
+    edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
 
 @dataclass
@@ -220,11 +230,13 @@ class _Handler(BaseHTTPRequestHandler):
     # ------------------------------------------------------------------ plumbing
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None, raw: bytes | None = None) -> None:
         data = raw if raw is not None else json.dumps(payload).encode()
+        headers = dict(headers or {})
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json" if raw is None else "application/octet-stream")
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json" if raw is None
+                                                         else "application/octet-stream"))
             self.send_header("Content-Length", str(len(data)))
-            for k, v in (headers or {}).items():
+            for k, v in headers.items():
                 self.send_header(k, v)
             self.end_headers()
             self.wfile.write(data)
@@ -249,11 +261,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.fake.requests.append(rec)
         return rec
 
-    def _fault(self, provider: str) -> bool:
+    def _fault(self, provider: str, answer: Callable[[], dict[str, Any]]) -> bool:
         """Serve the next queued fault; True when the request is done."""
         with self.fake.lock:
             fault = self.fake.faults.pop(0) if self.fake.faults else None
-        if fault is None:
+        if fault is None or fault.kind == "pass":
             return False
         if fault.kind == "drop":
             self.close_connection = True
@@ -261,6 +273,28 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind == "sleep":
             time.sleep(fault.seconds)
             return False
+        if fault.kind == "raw":
+            self._send(fault.status, None, {**fault.headers, "Content-Type": fault.content_type}, raw=fault.body)
+            return True
+        if fault.kind in ("truncate", "edit"):
+            body = answer()
+            if fault.kind == "edit":
+                assert fault.edit is not None
+                body = fault.edit(body)
+                self._send(200, body, fault.headers)
+                return True
+            data = json.dumps(body).encode()
+            self.close_connection = True
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data[: fault.cut])
+                self.wfile.flush()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            return True
         if provider == "anthropic":
             err = {"type": "error", "error": {"type": fault.error_type, "message": fault.message}}
         else:
@@ -279,9 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
                 f.max_in_flight = max(f.max_in_flight, f.in_flight)
             try:
                 time.sleep(f.delay)
-                if not self._fault("anthropic" if anthropic else "openai"):
+
+                def answer() -> dict[str, Any]:
                     rec.response = f.anthropic_message(rec.body) if anthropic else f.openai_completion(rec.body)
-                    self._send(200, rec.response)
+                    return rec.response
+
+                if not self._fault("anthropic" if anthropic else "openai", answer):
+                    self._send(200, answer())
             finally:
                 with f.lock:
                     f.in_flight -= 1

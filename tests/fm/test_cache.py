@@ -88,7 +88,9 @@ def test_corrupt_entry_is_a_logged_miss_and_is_repaired(cache, caplog):
     with caplog.at_level(logging.WARNING, logger="genz_pyro.fm.cache"):
         got = cache.get_judgments(IDENT, "d", ITEMS)
     assert set(ITEMS) - set(got) == {"i3", "i4"}
-    assert sum("corrupt judgment entry" in r.getMessage() for r in caplog.records) == 2
+    assert cache.damage["entries"] == 2  # counted: one warning, with the fix
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "corrupt judgment entry" in warnings[0] and "move the file away" in warnings[0]
     cache.put_judgments(IDENT, "d", ITEMS, {"i3": truth(3), "i4": truth(4)})
     assert cache.get_judgments(IDENT, "d", ITEMS) == {f"i{n}": truth(n) for n in range(50)}
 
@@ -104,7 +106,7 @@ def test_corrupt_answer_is_a_logged_miss(cache, caplog):
     conn.close()
     with caplog.at_level(logging.WARNING, logger="genz_pyro.fm.cache"):
         assert cache.get_answer(IDENT, "mine", req) is None
-    assert any("corrupt mine answer" in r.getMessage() for r in caplog.records)
+    assert any("corrupt mine answer" in r.getMessage() for r in caplog.records) and cache.damage["entries"] == 1
 
 
 def test_other_operations_are_separate_namespaces(cache):
@@ -126,10 +128,15 @@ def test_damaged_pages_are_a_logged_miss(tmp_path, caplog):
         fh.seek(4096 * 10)
         fh.write(bytes(range(256)) * 48)
     with JudgmentCache(path) as c, caplog.at_level(logging.WARNING, logger="genz_pyro.fm.cache"):
-        assert c.get_judgments(IDENT, "d", items) == {}
+        for _ in range(20):  # every lookup that hits the damage is a miss, counted
+            assert c.get_judgments(IDENT, "d", items) == {}
         assert len(c.get_judgments(IDENT, "e", items)) == 3000  # the intact context still serves
         assert c.integrity_check() != "ok"
-    assert any("unreadable" in r.getMessage() and "treated as a miss" in r.getMessage() for r in caplog.records)
+        assert c.damage["reads"] == 20
+        assert "20 reads failed" in c.damage_report() and "paid again" in c.damage_report()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1, warnings  # once, not 20 times
+    assert "is damaged" in warnings[0] and "paid again" in warnings[0] and "move the file away" in warnings[0]
 
 
 def test_garbage_file_is_refused_with_the_fix(tmp_path):

@@ -36,7 +36,7 @@ def binary_split(bits: int, seed: int = 0):
 @pytest.fixture(scope="module")
 def useless_judge_run():
     ds = binary_split(6)
-    judge = GGUFModel(n_parallel=2)  # soft one-item judgments
+    judge = GGUFModel()  # soft one-item judgments (one slot: parallel slots are slower on 2 cores)
     try:
         disc = Discovery(ds, OfflineModel(), judge_model=judge, metric="median_absolute_error", seed=0)
         disc.run(1, 2)
