@@ -21,6 +21,8 @@ __all__ = [
     "as_2d",
     "median_absolute_error",
     "median_relative_error",
+    "mean_absolute_error",
+    "mean_relative_error",
     "mean_cosine_similarity",
     "cosine_similarities",
     "r2_score",
@@ -89,6 +91,28 @@ def median_relative_error(pred_log: Any, target_log: Any) -> float:
     """
     p, t = _pair(pred_log, target_log)
     return float(np.median(np.abs(np.expm1(p - t))))
+
+
+def mean_absolute_error(pred: Any, target: Any) -> float:
+    """``mean |pred - target|`` over all entries (the smooth companion of
+    :func:`median_absolute_error`, on which the discovery's choices are made).
+
+    Args:
+        pred, target: ``[N]`` or ``[N, D]``.
+    """
+    p, t = _pair(pred, target)
+    return float(np.mean(np.abs(p - t)))
+
+
+def mean_relative_error(pred_log: Any, target_log: Any) -> float:
+    """Mean relative error of the exponentiated values, ``mean |exp(p - t) - 1|`` (the smooth
+    companion of :func:`median_relative_error`).
+
+    Args:
+        pred_log, target_log: ``[N]`` or ``[N, D]`` (on the log scale).
+    """
+    p, t = _pair(pred_log, target_log)
+    return float(np.mean(np.abs(np.expm1(p - t))))
 
 
 def cosine_similarities(pred: Any, target: Any, *, eps: float = 1e-12) -> np.ndarray:

@@ -103,10 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--engine", default=None, help="inference engine (default: the link's default)")
     g.add_argument("--max-sweeps", type=int, default=None, help="inference sweeps per fit")
     g.add_argument("--eps", type=_eps_arg, default="auto", metavar="auto|learned|E",
-                   help="the features' flip probability: 'auto' (default) chooses on the validation split between "
-                        "learned (eq. 14, the paper) and held at 0.01, 0.001 or 1e-6 (trust the judgments), again as "
-                        "the run grows, by refits without model calls; 'learned'; or a value E in [1e-9, 0.5) to "
-                        "hold it at")
+                   help="the features' flip probability: 'auto' (default) chooses on the validation split, by refits "
+                        "without model calls, among held at 0.01, 0.001 or 1e-6 (trust the judgments) as the run "
+                        "grows, and learned (eq. 14, the paper) too for the final fit; 'learned'; or a value E in "
+                        "[1e-9, 0.5) to hold it at")
     g.add_argument("--ridge", type=_ridge_arg, default="auto", metavar="auto|R",
                    help="linear link: Gaussian prior (ridge penalty) on the feature weights; 'auto' (default) "
                         "chooses among 0, 1, 3, 10, 30 on validation; or a value R >= 0")
@@ -124,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="auto: stop adding after this many additions (discarded ones count) without a new best "
                         "validation score (default 20)")
     g.add_argument("--prune-patience", type=int, default=None,
-                   help="auto: stop pruning after this many removals without a new best (default 3; 0: no pruning)")
+                   help="auto: stop pruning after this many removals without a new best (default 1; 0: no pruning)")
     g.add_argument("--n-add", type=int, default=5, help="Algorithm 4: additions per cycle")
     g.add_argument("--n-remove", type=int, default=2, help="Algorithm 4: removals per cycle")
     g.add_argument("--zero-shot-n", type=int, default=40, help="--algorithm zero-shot: proposals")

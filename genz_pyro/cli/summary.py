@@ -160,7 +160,8 @@ def print_summary(summary: Mapping[str, Any], run_dir: Path) -> None:
 
             ranked = describe_scores(check["scores"], bool(summary.get("greater_is_better", True)))
             print(f"; chosen on validation among {len(ranked)} treatments")
-            print(f"  validation {summary['metric']} of the final features, best first: "
+            crit = check.get("criterion") or summary["metric"]
+            print(f"  validation {crit} of the final features, best first: "
                   + ", ".join(f"{k}: {fmt_score(v)}" for k, v in ranked[:6]) + (", ..." if len(ranked) > 6 else ""))
         else:
             print()

@@ -2,16 +2,17 @@
 
 :func:`run_auto` (``Discovery.run_auto``, ``genz fit``'s default ``--algorithm auto``):
 
-1. **Add** with Algorithm 1 until the validation metric has not improved for ``patience``
+1. **Add** with Algorithm 1 until the validation criterion (the metric; for a median metric the
+   mean of the same errors, ``Scorer.select_value``) has not improved for ``patience``
    consecutive additions (discarded steps count: they cost calls too) or ``max_adds`` adds
    were made (a cap). With a :class:`~genz_pyro.discovery.selection.Selection` the
-   treatment (eps, ridge) is re-chosen on validation after the 1st, 2nd, 3rd, 4th, 6th,
-   9th, 14th, ... accepted addition (no model call).
+   treatment (eps, ridge) is re-chosen on validation after the 9th, 14th, 21st, 32nd, ...
+   accepted addition (no model call).
 2. **Back to the best state**: the features, judgments and fit of the step with the best
    validation score so far (the state before the loop, e.g. no feature, competes too).
 3. **Prune** with Algorithm 3 (the feature whose removal lowers the TRAINING bound least;
    the ``PRUNE_SCREEN`` candidates with the best bound after one M step are refitted)
-   until ``prune_patience`` consecutive removals bring no validation improvement or no
+   until ``prune_patience`` (1) consecutive removals bring no validation improvement or no
    feature is left; a removal that keeps the best validation score (to a relative 1e-6)
    counts as one (fewer features at equal validation). The removal order is chosen on training
    data; validation only decides where to stop, so the pruning path is not fitted to the
@@ -43,11 +44,11 @@ from genz_pyro.discovery.selection import Treatment, check_treatment, val_score
 if TYPE_CHECKING:  # pragma: no cover
     from genz_pyro.discovery.state import DiscoveryState as Discovery
 
-__all__ = ["run_auto", "AUTO_DEFAULTS"]
+__all__ = ["run_auto", "treatment_record", "AUTO_DEFAULTS"]
 
 #: ``max_adds`` (a cap), ``patience`` (additions without a validation improvement) and
 #: ``prune_patience`` (removals without one) of ``genz fit``'s default loop.
-AUTO_DEFAULTS: dict[str, int] = {"max_adds": 100, "patience": 20, "prune_patience": 3}
+AUTO_DEFAULTS: dict[str, int] = {"max_adds": 100, "patience": 20, "prune_patience": 1}
 
 #: the pruning refits the candidates of the best one-M-step bounds only (Algorithm 3 screened)
 PRUNE_SCREEN = 4
@@ -103,7 +104,8 @@ def _set_state(disc: "Discovery", state: dict[str, Any]) -> None:
 
 
 def _val(record: StepRecord) -> float:
-    v = record.metric.get("val")
+    """The record's validation criterion (``metric["val_criterion"]`` when the metric is a median)."""
+    v = record.metric.get("val_criterion", record.metric.get("val"))
     return float("nan") if v is None else float(v)
 
 
@@ -127,7 +129,27 @@ def _select_record(disc: "Discovery", best: _Best, *, phase: str, pos: int, chec
     return disc._commit(record)
 
 
-def run_auto(disc: "Discovery", *, max_adds: int = 100, patience: int = 20, prune_patience: int = 3) -> StepRecord:
+def treatment_record(disc: "Discovery", *, pos: int) -> StepRecord | None:
+    """The end of a fixed plan (``Discovery.run``) with a ``selection``: the treatment of the last
+    state is checked on validation (``check_treatment(final=True)``) and recorded as a ``"select"``
+    step (``algorithm="treatment"``); ``None`` (no record) when there is nothing to check."""
+    assert disc.selection is not None
+    step = len(disc.history)
+    seed = step_seed(disc.seed, step)
+    t0 = time.perf_counter()
+    info = check_treatment(disc, disc.selection, seed=seed, final=True)
+    if info is None:
+        return None
+    record = disc._record(
+        action="select", algorithm="treatment", selection=info,
+        reason=f"treatment of the last state chosen on validation: {info['chosen']}",
+        usage=dict(_NO_USAGE), time={"fit": time.perf_counter() - t0, "fm": 0.0, "total": time.perf_counter() - t0},
+        seed=seed, plan_pos=pos,
+    )
+    return disc._commit(record)
+
+
+def run_auto(disc: "Discovery", *, max_adds: int = 100, patience: int = 20, prune_patience: int = 1) -> StepRecord:
     """Run (or finish) the automatic loop on ``disc`` (see the module docstring).
 
     Args:

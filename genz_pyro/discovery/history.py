@@ -20,7 +20,9 @@ Record fields (``StepRecord``):
 ``activity``            share of TRAINING items judged positive for the feature
 ``features``            the feature descriptions in the model after the step
 ``eps_all``             their flip probabilities
-``metric``              ``{"train": .., "val": .., "test": ..}`` (``nan`` for an empty split)
+``metric``              ``{"train": .., "val": .., "test": ..}`` (``nan`` for an empty split); for a
+                        median metric also ``"val_criterion"``, the validation criterion the
+                        run's choices use (the mean of the same errors)
 ``bound``               the training bound (nats, total) after the step
 ``usage``               FM usage during the step: calls, input/output tokens, cost, cache hits
 ``time``                seconds: ``{"fit": .., "fm": .., "total": ..}``

@@ -8,8 +8,8 @@ items best depends on the foundation model and the data (docs/discovery.md, "Fix
 ridge"), so :func:`check_treatment` decides on the validation split, by refits of the current
 features that reuse the judgments already paid for: no model call.
 
-Cost: one fit per eps value of the grid (warm-started from the current posterior; a learned
-eps starts from the judgments, the paper's start, unless the current fit already learns it),
+Cost: one fit per eps value of the grid (warm-started from the current posterior; the learned
+eps, fitted at the final check only by default, starts from the judgments, the paper's start),
 then every ridge of the grid is scored by one closed-form M step at that fit's posterior
 (:func:`ridge_variant`), and the best proxy is refitted once. :class:`Selection` says which
 grids and after which accepted additions the check runs (about every 1.5x more features), and
@@ -84,22 +84,34 @@ class Selection:
     Attributes:
         eps_grid: eps values (``None``: learned). Default: learned, 0.01, 0.001, 1e-6.
         ridge_grid: ridges (the linear link only; other links use 0). Default 0, 1, 3, 10, 30.
-        start: the treatment before the first check (the nearest grid values are used).
-        growth: the check runs after the accepted additions 1, 2, 3, 4, 6, 9, 14, 21, 32, 48,
-            72, 108, ... (each about ``growth`` times the last), and once more at the end of an
-            automatic run.
+        start: the treatment before the first check (eps 0.01, ridge 1; moved onto the grids).
+        growth, first: the check runs after the accepted additions of the schedule 1, 2, 3, 4, 6,
+            9, 14, 21, 32, 48, 72, 108, ... (each about ``growth`` times the last) from the
+            ``first`` (9) on, and once more at the end of an automatic run.
         memory: the choice pools the evidence of this many checks (the current one and the
             ones before): each check's scores are centred on their median and the treatment
             with the best mean is chosen. Which treatment suits the judgments is a property of
             the foundation model and the data more than of one feature set, and one check on a
             small validation split is noisy: pooling keeps the run from chasing that noise.
+        switch_se: the chosen treatment replaces the current one only when its validation score
+            is better by more than ``switch_se`` standard errors of the paired difference
+            (bootstrapped over the validation items, 200 resamples); 0 (default): any gain.
+        learned_in_path: also fit the learned eps at the checks during the run (default: only at
+            the final check). While features are being found a learned eps lets the training
+            items' ``z`` flip to absorb what a new feature should explain: the decoupled
+            feature's posterior then collapses (a run of "no-split" steps) and the residuals the
+            miner sees are the flips' (docs/discovery.md); the search runs on a held eps and the
+            learned eps competes for the final fit.
     """
 
     eps_grid: tuple[float | None, ...] = (None, 1e-2, 1e-3, 1e-6)
     ridge_grid: tuple[float, ...] = (0.0, 1.0, 3.0, 10.0, 30.0)
-    start: Treatment = Treatment(1e-3, 1.0)
+    start: Treatment = Treatment(1e-2, 1.0)
     growth: float = 1.5
     memory: int = 3
+    switch_se: float = 1.0
+    learned_in_path: bool = False
+    first: int = 9
 
     def __post_init__(self) -> None:
         if not self.eps_grid or not self.ridge_grid:
@@ -113,6 +125,10 @@ class Selection:
             raise ValueError(f"growth: must be > 1, got {self.growth}")
         if self.memory < 1:
             raise ValueError(f"memory: must be >= 1, got {self.memory}")
+        if not self.switch_se >= 0:
+            raise ValueError(f"switch_se: must be >= 0, got {self.switch_se}")
+        if self.first < 1:
+            raise ValueError(f"first: must be >= 1 (the first accepted addition checked), got {self.first}")
 
     @property
     def active(self) -> bool:
@@ -127,17 +143,20 @@ class Selection:
 
     def checks_after(self, n_added: int) -> bool:
         """True when the ``n_added``-th accepted addition is followed by a check."""
-        return self.active and n_added >= 1 and n_added in _schedule(self.growth, n_added)
+        return self.active and n_added >= self.first and n_added in _schedule(self.growth, n_added)
 
     def to_json(self) -> dict[str, Any]:
         return {"eps_grid": list(self.eps_grid), "ridge_grid": list(self.ridge_grid),
-                "start": self.start.to_json(), "growth": self.growth, "memory": self.memory}
+                "start": self.start.to_json(), "growth": self.growth, "memory": self.memory,
+                "switch_se": self.switch_se, "learned_in_path": self.learned_in_path,
+                "first": self.first}
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> "Selection":
         return cls(eps_grid=tuple(raw["eps_grid"]), ridge_grid=tuple(float(r) for r in raw["ridge_grid"]),
                    start=Treatment(raw["start"]["eps"], float(raw["start"]["ridge"])), growth=float(raw["growth"]),
-                   memory=int(raw.get("memory", 3)))
+                   memory=int(raw.get("memory", 3)), switch_se=float(raw.get("switch_se", 1.0)),
+                   learned_in_path=bool(raw.get("learned_in_path", False)), first=int(raw.get("first", 9)))
 
 
 def treatment_settings(eps: str | float | None = "auto", ridge: str | float | None = "auto") -> dict[str, Any]:
@@ -177,11 +196,12 @@ def treatment_settings(eps: str | float | None = "auto", ridge: str | float | No
 
 
 def val_score(disc: "Discovery", result: FitResult | None) -> float:
-    """The run's metric on the validation rows for ``result`` (judgments alone; ``nan`` if empty)."""
+    """The run's validation criterion for ``result`` (judgments alone; ``nan`` if empty): the
+    metric, or for a median metric the mean of the same errors (``Scorer.select_value``)."""
     if disc.val.size == 0:
         return float("nan")
     pred = disc._predict_rows(disc.val, result, disc.judgments)
-    return float(disc.scorer(pred, disc._y[torch.as_tensor(disc.val)].numpy()))
+    return disc.scorer.select_value(pred, disc._y[torch.as_tensor(disc.val)].numpy())
 
 
 def ridge_variant(result: FitResult, data: Any, ridge: float) -> FitResult:
@@ -203,6 +223,21 @@ def ridge_variant(result: FitResult, data: Any, ridge: float) -> FitResult:
 
 def _better(disc: "Discovery", a: float, b: float) -> bool:
     return disc.scorer.better(a, b)
+
+
+def paired_se(disc: "Discovery", a: FitResult, b: FitResult, *, seed: int, draws: int = 200) -> float:
+    """Bootstrap standard error of ``metric(a) - metric(b)`` on the validation items (the same
+    resamples for both: the paired difference)."""
+    y = disc._y[torch.as_tensor(disc.val)].numpy()
+    pa = disc._predict_rows(disc.val, a, disc.judgments)
+    pb = disc._predict_rows(disc.val, b, disc.judgments)
+    rng = np.random.default_rng(seed)
+    n = len(y)
+    diffs = np.empty(draws)
+    for i in range(draws):
+        idx = rng.integers(0, n, n)
+        diffs[i] = disc.scorer.select_value(pa[idx], y[idx]) - disc.scorer.select_value(pb[idx], y[idx])
+    return float(np.std(diffs))
 
 
 def _checks(disc: "Discovery") -> list[dict[str, Any]]:
@@ -298,7 +333,8 @@ def check_treatment(disc: "Discovery", selection: Selection, *, seed: int, final
         skip |= retired_eps(history, disc.scorer.greater_is_better, selection.memory)
     for e in selection.eps_grid:
         t = Treatment(e, current.ridge if current.ridge in ridges else ridges[0])
-        if e != current.eps and _eps_label(t.label) in skip:
+        if e != current.eps and (_eps_label(t.label) in skip or (e is None and not final
+                                                                  and not selection.learned_in_path)):
             continue
         if t == current:
             fit_t = res
@@ -332,12 +368,18 @@ def check_treatment(disc: "Discovery", selection: Selection, *, seed: int, final
                                       decoupled=None, q_init=base.q.detach().clone(), seed=seed)
         exact[best] = (val_score(disc, fit_b), fit_b)
     chosen = best
-    if final and _better(disc, cur_val, exact[best][0]):
-        chosen = current
+    gain = abs(exact[best][0] - cur_val) if _better(disc, exact[best][0], cur_val) else 0.0
+    se = None
+    if best != current and selection.switch_se > 0 and gain > 0:
+        se = paired_se(disc, exact[best][1], res, seed=seed)
+    if best != current and (gain == 0 and (final or selection.switch_se > 0)
+                            or se is not None and gain <= selection.switch_se * se):
+        chosen = current  # not better than the current one beyond the noise of the comparison
     disc.spec = chosen.apply(disc.spec)
     disc._result = exact[chosen][1]
     return {
         "kind": "treatment",
+        "criterion": disc.scorer.criterion_name,
         "scores": now,
         "pooled": evidence,
         "retired": sorted(skip),
@@ -346,6 +388,7 @@ def check_treatment(disc: "Discovery", selection: Selection, *, seed: int, final
         "chosen": chosen.to_json(),
         "val_before": cur_val,
         "val_after": exact[chosen][0],
+        "switch_se": se,
     }
 
 

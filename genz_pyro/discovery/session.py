@@ -381,11 +381,16 @@ class Discovery:
 
     def _record(self, **fields: Any) -> StepRecord:
         res = self._result
+        metric = self._metrics(res, self.judgments)
+        if self.scorer.criterion is not None and self.val.size:  # what choices on validation use
+            from genz_pyro.discovery.selection import val_score
+
+            metric["val_criterion"] = val_score(self, res)
         return StepRecord(
             step=len(self.history),
             features=list(self.descriptions),
             eps_all=[] if res is None else [float(e) for e in res.eps],
-            metric=self._metrics(res, self.judgments),
+            metric=metric,
             bound=float("nan") if res is None else float(res.bound),
             judges=panel_step(self) if self.panel is not None else {},
             spec=Treatment.of(self.spec).to_json(),
@@ -534,18 +539,23 @@ class Discovery:
         """Run a plan of steps: Algorithm 1, 2 or 3 ``cycles`` times, or Algorithm 4:
         ``cycles`` x (``n_add`` adds with Algorithm ``add_algorithm`` + ``n_remove`` removals).
 
-        A removal is skipped (no record) when the model has no feature. With a run
-        directory the plan is saved first; if the same plan is pending (an
-        interrupted run), the finished steps are not repeated. ``extend=True`` continues
-        the last plan (finished or not) that differs in ``cycles`` only, up to ``cycles``
-        (see :func:`genz_pyro.discovery.plans.open_plan`); otherwise a finished plan's
-        steps are followed by a new plan's.
+        A removal is skipped (no record) when the model has no feature. With a ``selection``
+        the plan ends with a treatment check of the last state (a ``"select"`` record,
+        ``algorithm="treatment"``). With a run directory the plan is saved first; if the same
+        plan is pending (an interrupted run), the finished steps are not repeated.
+        ``extend=True`` continues the last plan (finished or not) that differs in ``cycles``
+        only, up to ``cycles`` (see :func:`genz_pyro.discovery.plans.open_plan`); otherwise a
+        finished plan's steps are followed by a new plan's.
         """
         steps = self.plan(algorithm, cycles, n_add, n_remove, add_algorithm)
         args = {"kind": "run", "algorithm": algorithm, "cycles": cycles, "n_add": n_add,
                 "n_remove": n_remove, "add_algorithm": add_algorithm}
         start = plans.open_plan(self, args, extend=extend)
         self._continue_run(steps, start)
+        if self.selection is not None and start <= len(steps):  # not yet recorded (a resumed run)
+            from genz_pyro.discovery.auto import treatment_record
+
+            treatment_record(self, pos=len(steps))
         self._close_plan()
         return self.history
 
@@ -567,7 +577,7 @@ class Discovery:
             else:
                 self.add_feature(conditional=kind == "alg2", _plan_pos=pos)
 
-    def run_auto(self, max_adds: int = 100, *, patience: int = 20, prune_patience: int = 3) -> StepRecord:
+    def run_auto(self, max_adds: int = 100, *, patience: int = 20, prune_patience: int = 1) -> StepRecord:
         """The automatic loop: add (Algorithm 1) until ``patience`` additions bring no
         validation improvement (``max_adds`` is a cap), prune (Algorithm 3) while validation
         improves, end on the best validation state seen; see :mod:`genz_pyro.discovery.auto`.

@@ -18,10 +18,11 @@ import pytest
 from genz_pyro.discovery.history import RunHistory
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# a small Algorithm 4 run on planted records: 2 cycles x (3 adds + 1 removal) = 8 steps
+# a small Algorithm 4 run on planted records: 2 cycles x (3 adds + 1 removal) = 8 steps, then the
+# treatment of the last state chosen on validation (--eps/--ridge auto): one "select" record
 FIT_ARGS = ["fit", "--dataset", "planted", "--n-items", "160", "--planted-features", "3", "--algorithm", "4",
             "--cycles", "2", "--n-add", "3", "--n-remove", "1", "--seed", "1", "--no-progress"]
-N_STEPS = 8
+N_STEPS = 9
 
 
 def _cmd() -> list[str]:
@@ -147,8 +148,10 @@ def test_fit_on_a_user_csv_rediscovers_the_bits(tmp_path: Path, capsys: pytest.C
 
     rows = ["name,value"] + [f"{i},{i}" for i in range(64)]
     (tmp_path / "ints.csv").write_text("\n".join(rows) + "\n")
+    # a fixed plan with the paper's treatment (the defaults' is in tests/cli/test_defaults.py)
     rc = main(["fit", "--items-file", str(tmp_path / "ints.csv"), "--item-column", "name", "--target-column",
-               "value", "--algorithm", "1", "--cycles", "6", "--run-dir", str(tmp_path / "run"), "--no-progress"])
+               "value", "--algorithm", "1", "--cycles", "6", "--eps", "learned", "--ridge", "0", "--run-dir",
+               str(tmp_path / "run"), "--no-progress"])
     out = capsys.readouterr().out
     assert rc == 0
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -129,7 +129,8 @@ FIXED = ["--algorithm", "1", "--cycles", "1", "--eps", "1e-6", "--ridge", "0", "
 
 def test_split_fractions_and_split_column(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["fit", "--items-file", str(_table(tmp_path)), "--item-column", "n", "--target-column", "y"]
-    assert main(base + ["--test-fraction", "0.3", "--val-fraction", "0.5", "--run-dir", str(tmp_path / "a")] + FIXED) == 0
+    frac = ["--test-fraction", "0.3", "--val-fraction", "0.5"]
+    assert main(base + frac + ["--run-dir", str(tmp_path / "a")] + FIXED) == 0
     got = _splits(tmp_path / "a")
     assert (got.count("test"), got.count("val"), got.count("train")) == (30, 35, 35)
     assert main(base + ["--run-dir", str(tmp_path / "b")] + FIXED) == 0  # the documented default 20% / 20% of the rest

@@ -75,9 +75,13 @@ def test_treatment_checks_make_no_model_call_and_trust_exact_judgments(monkeypat
 
     monkeypatch.setattr(session_module, "check_treatment", counted)
     monkeypatch.setattr(auto_module, "check_treatment", counted)
-    d = Discovery(integer_dataset(y, train=train, val=val, test=test), fm, seed=0, selection=Selection())
+    # a check after every accepted addition from the first, the learned eps fitted at each too
+    d = Discovery(integer_dataset(y, train=train, val=val, test=test), fm, seed=0,
+                  selection=Selection(first=1, growth=1.01, learned_in_path=True))
     d.run_auto(12, patience=3)
-    assert len(checks) >= 5
+    assert len(checks) >= 8
+    assert any("eps learned, ridge 0" in r.selection["scores"] for r in d.history if r.selection
+               and r.selection.get("kind") == "treatment")
     assert all(before == after for before, after in checks)  # refits only: the judgments already paid for
     # exact judgments of the eight bits: the validation choice holds eps at the smallest value, no ridge
     assert sorted(int(f.split("2^")[1][0]) for f in d.features) == list(range(8))

@@ -38,8 +38,10 @@ def test_treatment_labels_and_specs() -> None:
 
 def test_selection_schedule_and_validation() -> None:
     s = Selection()
-    assert [n for n in range(1, 110) if s.checks_after(n)] == [1, 2, 3, 4, 6, 9, 14, 21, 32, 48, 72, 108]
-    assert s.initial() == Treatment(1e-3, 1.0)
+    assert [n for n in range(1, 110) if s.checks_after(n)] == [9, 14, 21, 32, 48, 72, 108]
+    every = Selection(first=1)
+    assert [n for n in range(1, 50) if every.checks_after(n)] == [1, 2, 3, 4, 6, 9, 14, 21, 32, 48]
+    assert s.initial() == Treatment(1e-2, 1.0)
     assert Selection(eps_grid=(0.01,), ridge_grid=(3.0,)).initial() == Treatment(0.01, 3.0)
     assert not Selection(eps_grid=(0.01,), ridge_grid=(3.0,)).active
     assert Selection.from_json(s.to_json()) == s
@@ -58,7 +60,8 @@ def test_treatment_settings_from_user_values() -> None:
     assert held == {"eps_fixed": 1e-6, "ridge": 0.0, "selection": None}
     only_ridge = treatment_settings("auto", 10)
     assert only_ridge["selection"].ridge_grid == (10.0,) and only_ridge["selection"].eps_grid == Selection().eps_grid
-    assert treatment_settings("learned", 1)["eps_fixed"] is None and treatment_settings("learned", 1)["selection"] is None
+    learned = treatment_settings("learned", 1)
+    assert learned["eps_fixed"] is None and learned["selection"] is None
     for bad in (0.0, 0.5, "often"):
         with pytest.raises(ValueError, match="eps:"):
             treatment_settings(bad, 0)
@@ -144,3 +147,54 @@ def test_screened_removal_bounds_are_lower_bounds_and_pick_the_same_feature() ->
     screened = remove_step(data, res, d.spec, seed=0, screen=2)
     assert screened.index == exact.index
     assert torch.equal(screened.result.q, exact.result.q)
+
+
+def test_a_median_metric_chooses_on_the_mean_of_the_same_errors() -> None:
+    from genz_pyro.discovery.scoring import Scorer
+
+    pred, target = np.array([[0.0], [1.0], [5.0]]), np.zeros((3, 1))
+    med = Scorer.create("median_absolute_error")
+    assert med(pred, target) == 1.0 and med.select_value(pred, target) == pytest.approx(2.0)
+    assert med.criterion_name == "mean_absolute_error" and not med.greater_is_better
+    rel = Scorer.create("median_relative_error")
+    assert rel.select_value(pred, target) == pytest.approx(np.mean(np.abs(np.expm1([0.0, 1.0, 5.0]))))
+    r2 = Scorer.create("r2")
+    varied = np.array([[0.5], [1.0], [4.0]])
+    assert r2.criterion is None and r2.select_value(pred, varied) == r2(pred, varied)
+
+    ds, _ = _exact_ints()
+    d = Discovery(ds, OfflineModel(), seed=0, metric="median_absolute_error", eps_fixed=1e-3)
+    rec = d.add_description("Integers with the 2^6 bit set")
+    p = d.predict(list(ds.val))
+    assert rec.metric["val"] == pytest.approx(float(np.median(np.abs(p - ds.targets[ds.val]))))
+    assert rec.metric["val_criterion"] == pytest.approx(float(np.mean(np.abs(p - ds.targets[ds.val]))))
+
+
+def test_a_switch_must_beat_the_noise_of_the_comparison() -> None:
+    rng = np.random.default_rng(0)
+    n = 120
+    y = rng.standard_normal(n)  # no signal: the treatments differ by noise only
+    train, val, test = split_indices(n, test_fraction=0.2, val_fraction=0.3, seed=0)
+    outcomes = {}
+    for se in (0.0, 1e9):
+        d = Discovery(integer_dataset(y, train=train, val=val, test=test), OfflineModel(), seed=0,
+                      selection=Selection(switch_se=se))
+        for k in range(5):
+            d.add_description(f"Integers with the 2^{k} bit set")
+        start = Treatment.of(d.spec)
+        info = check_treatment(d, d.selection, seed=0, final=True)
+        outcomes[se] = (start, Treatment(info["chosen"]["eps"], info["chosen"]["ridge"]), info)
+    start, chosen, info = outcomes[0.0]
+    assert chosen != start and info["val_after"] > info["val_before"]  # any gain switches
+    start, chosen, info = outcomes[1e9]
+    assert chosen == start and info["switch_se"] > 0  # no gain beats a billion standard errors
+
+
+def test_the_learned_eps_competes_at_the_end_only_by_default() -> None:
+    ds, _ = _exact_ints(256)
+    d = Discovery(ds, OfflineModel(), seed=0, selection=Selection(first=1))
+    d.run_auto(10, patience=2)
+    path = [r.selection for r in d.history if r.selection and r.selection.get("kind") == "treatment"]
+    final = d.history[-1].selection["treatment"]
+    assert path and all(not any(k.startswith("eps learned") for k in c["scores"]) for c in path)
+    assert any(k.startswith("eps learned") for k in final["scores"])
