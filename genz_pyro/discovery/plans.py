@@ -53,9 +53,23 @@ def pending_plan(disc: DiscoveryState) -> dict[str, Any] | None:
 
 
 def _recorded(disc: DiscoveryState, plan: dict[str, Any]) -> int:
-    """Plan positions recorded so far: one past the last recorded position."""
-    recs = [r for r in disc.history.records[plan["start_step"] :] if r.plan_pos >= 0]
+    """Plan positions recorded so far: one past the last recorded step's position. The
+    treatment check that ends a plan with a selection (``algorithm="treatment"``) marks the
+    end, not a step: a plan extended after it continues at its last step."""
+    recs = [r for r in disc.history.records[plan["start_step"] :] if r.plan_pos >= 0 and not is_plan_end(r)]
     return recs[-1].plan_pos + 1 if recs else 0
+
+
+def is_plan_end(record: Any) -> bool:
+    """Whether ``record`` is the treatment check that ends a fixed plan (not one of its steps)."""
+    return record.action == "select" and record.algorithm == "treatment"
+
+
+def plan_end_recorded(disc: DiscoveryState, num_steps: int) -> bool:
+    """Whether the pending plan's end (a treatment check at position ``num_steps``) is recorded."""
+    plan = pending_plan(disc)
+    start = 0 if plan is None else plan["start_step"]
+    return any(is_plan_end(r) and r.plan_pos == num_steps for r in disc.history.records[start:])
 
 
 def _last_plan(disc: DiscoveryState) -> dict[str, Any] | None:

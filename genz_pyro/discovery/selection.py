@@ -227,17 +227,24 @@ def _better(disc: "Discovery", a: float, b: float) -> bool:
 
 def paired_se(disc: "Discovery", a: FitResult, b: FitResult, *, seed: int, draws: int = 200) -> float:
     """Bootstrap standard error of ``metric(a) - metric(b)`` on the validation items (the same
-    resamples for both: the paired difference)."""
+    resamples for both: the paired difference).
+
+    A resample on which the metric is undefined (R^2 of a resample whose targets are all equal,
+    likely on a small validation split) is left out; with fewer than two usable resamples the
+    error is ``inf`` (no evidence, so no switch)."""
     y = disc._y[torch.as_tensor(disc.val)].numpy()
     pa = disc._predict_rows(disc.val, a, disc.judgments)
     pb = disc._predict_rows(disc.val, b, disc.judgments)
     rng = np.random.default_rng(seed)
     n = len(y)
-    diffs = np.empty(draws)
-    for i in range(draws):
+    diffs = []
+    for _ in range(draws):
         idx = rng.integers(0, n, n)
-        diffs[i] = disc.scorer.select_value(pa[idx], y[idx]) - disc.scorer.select_value(pb[idx], y[idx])
-    return float(np.std(diffs))
+        try:
+            diffs.append(disc.scorer.select_value(pa[idx], y[idx]) - disc.scorer.select_value(pb[idx], y[idx]))
+        except ValueError:  # the metric is undefined on this resample
+            continue
+    return float(np.std(diffs)) if len(diffs) >= 2 else float("inf")
 
 
 def _checks(disc: "Discovery") -> list[dict[str, Any]]:

@@ -552,7 +552,7 @@ class Discovery:
                 "n_remove": n_remove, "add_algorithm": add_algorithm}
         start = plans.open_plan(self, args, extend=extend)
         self._continue_run(steps, start)
-        if self.selection is not None and start <= len(steps):  # not yet recorded (a resumed run)
+        if self.selection is not None and not plans.plan_end_recorded(self, len(steps)):  # (a resumed run)
             from genz_pyro.discovery.auto import treatment_record
 
             treatment_record(self, pos=len(steps))

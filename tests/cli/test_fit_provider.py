@@ -65,7 +65,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]
 def test_a_provider_fault_mid_run_then_resume_pays_no_call_twice(reference: tuple[Path, list[str]],
                                                                 tmp_path: Path) -> None:
     ref_run, ref_calls = reference
-    assert len(RunHistory.load(ref_run / "history.jsonl")) == 3 and len(ref_calls) >= 6
+    records = RunHistory.load(ref_run / "history.jsonl").records
+    # the plan's three steps, then the treatment check on validation (eps and ridge are "auto")
+    assert [r.algorithm for r in records][-1] == "treatment" and len(records) == 4 and len(ref_calls) >= 6
     with FakeProvider(oracle=_oracle) as server:
         # the 6th request on fails with 503, and tells the SDK not to retry (no backoff to wait out)
         server.faults = [Fault("pass")] * 5 + [Fault("status", 503, {"x-should-retry": "false"},

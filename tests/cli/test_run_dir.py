@@ -22,9 +22,10 @@ import torch
 
 from genz_pyro.discovery.history import RunHistory
 
-# a small Algorithm 1 run on planted records (seconds)
+# a small Algorithm 1 run on planted records (seconds); eps and ridge are given, so the plan ends
+# at its last step (no treatment check on validation: see the test of an extension with one)
 FIT = ["fit", "--dataset", "planted", "--n-items", "120", "--planted-features", "3", "--algorithm", "1",
-       "--cycles", "4", "--seed", "2", "--no-progress"]
+       "--cycles", "4", "--seed", "2", "--eps", "learned", "--ridge", "0", "--no-progress"]
 
 
 def _cmd() -> list[str]:
@@ -121,6 +122,27 @@ def test_resume_with_more_cycles_extends_a_finished_run_to_the_longer_run(refere
     r = _run(["fit", "--run-dir", "run", "--resume", "--cycles", "3", "--no-progress"], tmp_path)
     assert r.returncode == 2 and "--cycles: the run has already made 4 steps" in r.stderr, r.stderr
     assert json.loads((tmp_path / "run" / "cli.json").read_text())["cycles"] == 4  # unchanged by the refusal
+
+
+def test_resume_with_more_cycles_extends_a_run_that_ended_with_a_treatment_check(tmp_path: Path) -> None:
+    # eps and ridge "auto" (the default): each plan ends with a treatment check on validation,
+    # recorded as a "select" step; an extension continues after it and ends with its own check
+    args = [a for a in FIT if a not in ("--eps", "learned", "--ridge", "0")]
+    args = [a if a != "4" else "2" for a in args]  # --cycles 2
+    r = _run(args + ["--run-dir", "run"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    first = RunHistory.load(tmp_path / "run" / "history.jsonl").records
+    assert [r.algorithm for r in first] == ["alg1", "alg1", "treatment"], [r.algorithm for r in first]
+    r = _run(["fit", "--run-dir", "run", "--resume", "--cycles", "4", "--no-progress"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    records = RunHistory.load(tmp_path / "run" / "history.jsonl").records
+    assert [r.comparable() for r in records[:3]] == [r.comparable() for r in first]  # nothing rewritten
+    assert [r.algorithm for r in records] == ["alg1", "alg1", "treatment", "alg1", "alg1", "treatment"]
+    assert [r.plan_pos for r in records[3:]] == [2, 3, 4]
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["steps"] == 6
+    r = _run(["fit", "--run-dir", "run", "--resume", "--no-progress"], tmp_path)  # nothing more to do
+    assert r.returncode == 0 and len(RunHistory.load(tmp_path / "run" / "history.jsonl")) == 6
 
 
 def test_resume_refuses_settings_that_cannot_change_listing_them(reference: Path, tmp_path: Path,
