@@ -58,7 +58,7 @@ def speed(args: argparse.Namespace) -> None:
     configs: list[tuple[str, dict[str, Any]]] = [("one (soft)", {})]
     configs += [(f"batch {b} (hard)", {"extraction_shape": 2, "batch_size": b, "soft": False}) for b in args.batch]
     configs += [(f"slots {p} (soft)", {"n_parallel": p}) for p in args.slots]
-    print(f"| configuration | threads | judgments/s | wall (s) | calls | tokens | load (s) |")
+    print("| configuration | threads | judgments/s | wall (s) | calls | tokens | load (s) |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for threads in args.threads:
         for name, kw in configs:

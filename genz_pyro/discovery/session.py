@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import time
 import weakref
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -31,11 +31,11 @@ import torch
 
 from genz_pyro.data import GenZData
 from genz_pyro.datasets.base import Dataset
-from genz_pyro.discovery import persist, plans, wording
+from genz_pyro.discovery import persist, plans, snapshot, wording
 from genz_pyro.discovery.algorithms import AddOutcome, FitSpec, add_step, remove_step
 from genz_pyro.discovery.exemplars import ExemplarConfig
 from genz_pyro.discovery.history import RunHistory, StepRecord, step_seed, usage_delta
-from genz_pyro.discovery.judges import attach_panel, panel_restore, panel_state, panel_step, write_judges
+from genz_pyro.discovery.judges import attach_panel, panel_step
 from genz_pyro.discovery.lock import RunLock
 from genz_pyro.discovery.scoring import Scorer
 from genz_pyro.discovery.selection import Selection, Treatment, check_treatment
@@ -234,32 +234,8 @@ class Discovery:
         return CachedModel(model, JudgmentCache(self.run_dir / "cache.sqlite"))
 
     def _config(self) -> dict[str, Any]:
-        return {
-            "format": "genz-pyro-discovery/1",
-            "dataset": self.dataset.name,
-            "num_items": len(self.ids),
-            "fingerprint": persist.dataset_fingerprint(self.items, self._y.numpy()),
-            "model": getattr(self.model, "name", type(self.model).__name__),
-            "link": self.spec.link,
-            "engine": self.spec.engine,
-            "fit_options": dict(self.spec.options),
-            "eps_fixed": self.spec.eps_fixed,
-            "metric": self.scorer.name,
-            "greater_is_better": self.scorer.greater_is_better,
-            "seed": self.seed,
-            "exemplars": asdict(self.exemplars),
-            "min_activity": self.min_activity,
-            "max_activity": self.max_activity,
-            **({"judges": list(self.panel.names), "judges_options": self.judges_options} if self.panel else {}),
-            **self._judging_config(),
-            "selection": None if self.selection is None else self.selection.to_json(),
-        }
-
-    def _judging_config(self) -> dict[str, Any]:
-        """``judge_model`` (name) and ``soft`` when the run judges with another model or chose soft."""
-        if not isinstance(self.model, MixedModel):
-            return {}
-        return {"judge_model": self.model.judge_model.name, "soft": self.model.soft}
+        """The run's ``config.json`` (see :func:`genz_pyro.discovery.snapshot.run_config`)."""
+        return snapshot.run_config(self)
 
     # ----------------------------------------------------------------- properties
     @property
@@ -322,34 +298,12 @@ class Discovery:
 
     # ------------------------------------------------------------------ recording
     def _state(self) -> dict[str, Any]:
-        return {
-            "descriptions": list(self.descriptions),
-            "judgments": torch.as_tensor(self.judgments, dtype=torch.uint8),
-            "discarded": list(self.discarded),
-            "pool_descriptions": list(self.pool),
-            "pool": torch.as_tensor(
-                np.stack(list(self.pool.values()), axis=1) if self.pool else np.zeros((len(self.ids), 0)),
-                dtype=torch.uint8,
-            ),
-            "fit": persist.fit_to_state(self._result),
-            **({"panel": panel_state(self)} if self.panel is not None else {}),
-            "spec": Treatment.of(self.spec).to_json(),
-        }
+        """The checkpointed state of the current step (:func:`genz_pyro.discovery.snapshot.state_of`)."""
+        return snapshot.state_of(self)
 
     def _restore(self, state: dict[str, Any]) -> None:
-        self.descriptions = list(state["descriptions"])
-        self.judgments = state["judgments"].numpy().astype(np.float64).reshape(len(self.ids), -1)
-        self.discarded = list(state["discarded"])
-        pool = state["pool"].numpy().astype(np.float64).reshape(len(self.ids), -1)
-        self.pool = {d: pool[:, j].copy() for j, d in enumerate(state["pool_descriptions"])}
-        self._result = persist.fit_from_state(
-            state["fit"], link=self.spec.link, target_dim=self._y.shape[1],
-            covariate_dim=0 if self._u is None else int(self._u.shape[1]),
-        )
-        panel_restore(self, state.get("panel"))
-        if "spec" in state:  # the treatment of the restored fit (chosen on validation during the run)
-            self.spec = Treatment(state["spec"]["eps"], float(state["spec"]["ridge"])).apply(self.spec)
-        self._last_state = state
+        """Make ``state`` (a checkpoint of :meth:`_state`) current."""
+        snapshot.restore(self, state)
 
     def _commit(self, record: StepRecord) -> StepRecord:
         """Make the step durable: checkpoint, then the history record, then derived files."""
@@ -363,21 +317,7 @@ class Discovery:
         return record
 
     def _write_outputs(self) -> None:
-        assert self.run_dir is not None
-        split = np.full(len(self.ids), "", dtype=object)
-        split[self.train], split[self.val], split[self.test] = "train", "val", "test"
-        persist.write_outputs(
-            self.run_dir,
-            ids=self.ids,
-            split=split,
-            descriptions=self.descriptions,
-            activity=self.judgments[self.train].mean(0) if self.descriptions else np.zeros(0),
-            result=self._result,
-            predictions=self._predict_rows(np.arange(len(self.ids)), self._result, self.judgments),
-            targets=self._y.numpy(),
-        )
-        if self.panel is not None and len(self.history):
-            write_judges(self.run_dir, self.history[-1].judges, self.descriptions)
+        snapshot.write_run_outputs(self)
 
     def _record(self, **fields: Any) -> StepRecord:
         res = self._result

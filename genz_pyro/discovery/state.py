@@ -59,6 +59,9 @@ class DiscoveryState(Protocol):
     panel_answers: Any
     _plan: dict[str, Any] | None
     _result: FitResult | None
+    _last_state: dict[str, Any] | None
+    exemplars: Any  # a genz_pyro.discovery.exemplars.ExemplarConfig
+    selection: Any  # a genz_pyro.discovery.selection.Selection or None
     _y: torch.Tensor
     _u: torch.Tensor | None
 
@@ -90,6 +93,8 @@ class DiscoveryState(Protocol):
     def _restore(self, state: Mapping[str, Any]) -> None: ...
 
     def _write_outputs(self) -> None: ...
+
+    def _predict_rows(self, rows: np.ndarray, result: FitResult | None, judgments: np.ndarray) -> np.ndarray: ...
 
     def _hold_lock(self, run_dir: Path) -> None: ...
 

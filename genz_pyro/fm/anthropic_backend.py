@@ -16,7 +16,8 @@ import json
 from typing import Any, Mapping
 
 from .errors import AuthenticationError, FoundationModelError, import_sdk
-from .llm import Completion, LLMBackend, cap_retry_after, json_body, translate_sdk_error
+from .llm import Completion, LLMBackend
+from .transport import cap_retry_after, json_body, translate_sdk_error
 from .prompts import Prompt
 
 __all__ = ["AnthropicModel", "import_anthropic"]

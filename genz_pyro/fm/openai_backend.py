@@ -19,7 +19,8 @@ import os
 from typing import Any, Mapping
 
 from .errors import AuthenticationError, FoundationModelError, import_sdk
-from .llm import Completion, LLMBackend, cap_retry_after, json_body, translate_sdk_error
+from .llm import Completion, LLMBackend
+from .transport import cap_retry_after, json_body, translate_sdk_error
 from .logprobs import yes_probability_from_body
 from .prompts import Prompt
 

@@ -22,7 +22,6 @@ one-judge bound by the constant ``count log 1/2``: the fit is today's fit (teste
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from torch import nn

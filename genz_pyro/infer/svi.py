@@ -41,7 +41,7 @@ from torch import nn
 from genz_pyro.data import GenZData
 from genz_pyro.guides.mean_field import MeanFieldGuide
 from genz_pyro.infer.result import FitResult
-from genz_pyro.models.genz import EPS_MAX, GenZModel, check_eps
+from genz_pyro.models.genz import EPS_MAX, GenZModel
 from genz_pyro.models.links import LinearLink, make_link
 
 __all__ = ["fit_svi", "local_update", "full_bound", "least_squares_init"]

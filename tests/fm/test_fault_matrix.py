@@ -130,7 +130,7 @@ def test_retry_after_is_read_like_the_sdks() -> None:
     import email.utils
     import time
 
-    from genz_pyro.fm.llm import retry_after_seconds
+    from genz_pyro.fm.transport import retry_after_seconds
 
     assert retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
     assert retry_after_seconds({"retry-after": "7"}) == 7.0

@@ -3,7 +3,6 @@ s (1 - eps) + (1 - s) eps. Checked against exact enumeration and a direct maximi
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
