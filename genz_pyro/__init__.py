@@ -22,7 +22,6 @@ OpenMP threads that spin while they wait can make a fit 20x slower (BENCHMARKS.m
 
 from genz_pyro.data import GenZData
 from genz_pyro.discovery import Discovery
-from genz_pyro.estimator import GenZRegressor
 from genz_pyro.guides import MeanFieldGuide
 from genz_pyro.infer import FitResult, JudgesFit, fit, fit_judges, posterior
 from genz_pyro.judge_data import JudgesData
@@ -30,6 +29,16 @@ from genz_pyro.models import GenZModel, JudgesModel, LinearLink, MLPLink
 from genz_pyro.predict import heldout_bound, predict, predict_judges
 
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    """``GenZRegressor`` on first use (its module imports scikit-learn when installed)."""
+    if name == "GenZRegressor":
+        from genz_pyro.estimator import GenZRegressor
+
+        return GenZRegressor
+    raise AttributeError(f"module 'genz_pyro' has no attribute {name!r}")
+
 
 __all__ = [
     "GenZData",

@@ -1,4 +1,9 @@
-"""Figures of a discovery run (matplotlib, Agg backend, PNG).
+"""Figures of a discovery run (matplotlib).
+
+Every plot function returns its :class:`matplotlib.figure.Figure` (so a notebook cell
+shows it inline) and, given a ``path``, also writes it there (PNG). The figures are
+closed in pyplot, so drawing many does not accumulate open windows, and the backend is
+left as it is (inline in a notebook, Agg on a headless machine).
 
 Everything is drawn from the files of a run directory (see
 :mod:`genz_pyro.discovery.persist`): ``history.jsonl`` (one record per step),
@@ -60,12 +65,20 @@ _BASELINE_COLOURS = ("#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bc
 
 
 def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def _finish(plt: Any, fig: Any, path: str | Path | None, *, layout: bool = True) -> Any:
+    """Lay out ``fig`` (``layout``; else save with a tight bounding box), write it to ``path``
+    (when given), release it from pyplot; return it."""
+    if layout:
+        fig.tight_layout()
+    if path is not None:
+        fig.savefig(Path(path), dpi=110, **({} if layout else {"bbox_inches": "tight"}))
+    plt.close(fig)
+    return fig
 
 
 def _label(text: str, width: int = 48) -> str:
@@ -121,20 +134,23 @@ def load_cold_start(run_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.nda
 # ----------------------------------------------------------------------------- figures
 def plot_learning_curves(
     history: RunHistory,
-    path: str | Path,
+    path: str | Path | None = None,
     *,
     metric_name: str = "metric",
     baselines: Mapping[str, float] | None = None,
     title: str | None = None,
-) -> Path:
+) -> Any:
     """Train / validation / test metric per step (splits with no finite value are
     left out) and each baseline's test score as a horizontal line.
 
     Args:
         history: the run's records (``T`` steps).
-        path: the PNG to write.
+        path: optional PNG to write.
         metric_name: y-axis label.
         baselines: ``{name: test score}`` drawn as dotted horizontal lines.
+
+    Returns:
+        The matplotlib Figure.
 
     Raises:
         ValueError: when the history is empty.
@@ -167,11 +183,7 @@ def plot_learning_curves(
     ax.set_ylabel(metric_name)
     ax.set_title(title or "Learning curves")
     ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, path)
 
 
 def _timeline(history: RunHistory) -> tuple[list[str], np.ndarray, list[tuple[int, int, str]]]:
@@ -205,10 +217,11 @@ def _timeline(history: RunHistory) -> tuple[list[str], np.ndarray, list[tuple[in
     return rows, member, events
 
 
-def plot_feature_timeline(history: RunHistory, path: str | Path, *, title: str | None = None,
-                          label_width: int = 48) -> Path:
+def plot_feature_timeline(history: RunHistory, path: str | Path | None = None, *, title: str | None = None,
+                          label_width: int = 48) -> Any:
     """Which features were in the model at each step (blue bars), where each was added
     (blue triangle) and removed or discarded (red cross); descriptions as row labels.
+    Returns the Figure (also written to ``path`` when given).
 
     Raises:
         ValueError: when the history is empty.
@@ -250,16 +263,13 @@ def plot_feature_timeline(history: RunHistory, path: str | Path, *, title: str |
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, path)
 
 
-def plot_eps(descriptions: Sequence[str], eps: Sequence[float], path: str | Path, *,
-             title: str | None = None, label_width: int = 48) -> Path:
-    """Horizontal bar chart of each feature's flip probability ``eps [K]``.
+def plot_eps(descriptions: Sequence[str], eps: Sequence[float], path: str | Path | None = None, *,
+             title: str | None = None, label_width: int = 48) -> Any:
+    """Horizontal bar chart of each feature's flip probability ``eps [K]``; returns the
+    Figure (also written to ``path`` when given).
 
     Raises:
         ValueError: when the lengths differ or there is no feature.
@@ -280,17 +290,14 @@ def plot_eps(descriptions: Sequence[str], eps: Sequence[float], path: str | Path
     ax.set_xlim(0, 0.5)
     ax.set_xlabel("eps (flip probability: 0 = the judgment is trusted, 0.5 = ignored)")
     ax.set_title(title or "Flip probability per feature", fontsize=9)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, path)
 
 
-def plot_cold_start(curve: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], path: str | Path, *,
-                    model_cos: float | None = None, label: str = "GenZ (test)", title: str | None = None) -> Path:
+def plot_cold_start(curve: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], path: str | Path | None = None,
+                    *, model_cos: float | None = None, label: str = "GenZ (test)", title: str | None = None) -> Any:
     """The cold-start curve (mean and 90% band against the number of ratings) with
-    the model's cosine similarity as a horizontal line and its ratings-equivalent.
+    the model's cosine similarity as a horizontal line and its ratings-equivalent;
+    returns the Figure (also written to ``path`` when given).
 
     Args:
         curve: ``(ks [T], mean [T], lo [T], hi [T])`` of
@@ -316,17 +323,14 @@ def plot_cold_start(curve: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     ax.set_ylabel("cosine similarity with the full embedding")
     ax.set_title(title or "Cold start: embedding from k ratings", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    out = Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, path)
 
 
-def plot_judge_rates(rates: Sequence[Mapping[str, Any]], path: str | Path, *, title: str | None = None,
-                     label_width: int = 40) -> Path:
+def plot_judge_rates(rates: Sequence[Mapping[str, Any]], path: str | Path | None = None, *,
+                     title: str | None = None, label_width: int = 40) -> Any:
     """Two heat maps, features x judges: each judge's false-yes rate ``P(yes | z = 0)`` and
     false-no rate ``P(no | z = 1)`` on each feature, the values written in the cells.
+    Returns the Figure (also written to ``path`` when given).
 
     Args:
         rates: rows ``{"feature", "judge", "false_yes", "false_no"}`` (``judges.json``'s ``rates``).
@@ -355,10 +359,7 @@ def plot_judge_rates(rates: Sequence[Mapping[str, Any]], path: str | Path, *, ti
     axes[0].set_yticklabels([_label(f, label_width) for f in feats], fontsize=7)
     fig.colorbar(im, ax=list(axes), fraction=0.03)
     fig.suptitle(title or "Error rates of each judge (0 = trusted; false yes + false no = 1: ignored)", fontsize=9)
-    out = Path(path)
-    fig.savefig(out, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return _finish(plt, fig, path, layout=False)  # the colorbar spans both axes: a tight bounding box instead
 
 
 # ----------------------------------------------------------------------------- report
@@ -391,24 +392,24 @@ def write_report(run_dir: str | Path, out_dir: str | Path | None = None) -> list
     metric_name, baselines = load_baselines(rd)
     metric_name = metric_name or cfg.get("metric") or "metric"
     name = cfg.get("dataset", rd.name)
-    paths = [
-        plot_learning_curves(history, out / "learning_curves.png", metric_name=metric_name, baselines=baselines,
-                             title=f"{name}: {metric_name} per step"),
-        plot_feature_timeline(history, out / "feature_timeline.png",
-                              title=f"{name}: features per step (blue: added / in the model, red: removed/discarded)"),
-    ]
+    paths = [out / "learning_curves.png", out / "feature_timeline.png"]
+    plot_learning_curves(history, paths[0], metric_name=metric_name, baselines=baselines,
+                         title=f"{name}: {metric_name} per step")
+    plot_feature_timeline(history, paths[1],
+                          title=f"{name}: features per step (blue: added / in the model, red: removed/discarded)")
     last = final_record(history)
     assert last is not None
     if last.features:
-        paths.append(plot_eps(last.features, last.eps_all, out / "eps.png", title=f"{name}: eps per feature"))
+        paths.append(out / "eps.png")
+        plot_eps(last.features, last.eps_all, paths[-1], title=f"{name}: eps per feature")
     curve = load_cold_start(rd)
     if curve is not None:
         cos = last.metric.get("test", float("nan"))
-        paths.append(plot_cold_start(curve, out / "cold_start.png", model_cos=cos if metric_name ==
-                                     "mean_cosine_similarity" else None))
+        paths.append(out / "cold_start.png")
+        plot_cold_start(curve, paths[-1], model_cos=cos if metric_name == "mean_cosine_similarity" else None)
     if (rd / "judges.json").exists():
         rates = json.loads((rd / "judges.json").read_text(encoding="utf-8")).get("rates") or []
         if rates:
-            paths.append(plot_judge_rates(rates, out / "judge_rates.png", title=f"{name}: error rates of each judge"))
+            paths.append(out / "judge_rates.png")
+            plot_judge_rates(rates, paths[-1], title=f"{name}: error rates of each judge")
     return paths
-

@@ -72,20 +72,122 @@ print("R^2:", reg.score(items, np.arange(128.0)))
 assert reg.score(items, np.arange(128.0)) > 0.999"""),
         ("md", """## Figures
 
-`genz_pyro.report` draws a run directory's history: the learning curve and the feature
-timeline (blue: added / in the model, red: removed or discarded)."""),
-        ("code", """import tempfile
-from pathlib import Path
-from IPython.display import Image, display
-from genz_pyro.report import write_report
+`genz_pyro.report` draws a discovery's history: the learning curve and the feature
+timeline (blue: added / in the model, red: removed or discarded). Every plot function
+returns its matplotlib Figure, so a cell shows it; pass a path to also write a PNG
+(`write_report(run_dir)` writes every figure of a `genz fit` run directory)."""),
+        ("code", """from IPython.display import display
+from genz_pyro.report import plot_feature_timeline, plot_learning_curves
 
-run = Path(tempfile.mkdtemp()) / "binary"
-d2 = Discovery(load_binary(6), OfflineModel(), seed=0, run_dir=run)
+d2 = Discovery(load_binary(6), OfflineModel(), seed=0)
 d2.run(algorithm=4, cycles=1, n_add=6, n_remove=2)
-paths = write_report(run)
-for p in paths:
-    display(Image(filename=str(p)))
-assert all(p.stat().st_size > 5000 for p in paths)"""),
+display(plot_learning_curves(d2.history, metric_name="R^2"))
+plot_feature_timeline(d2.history)  # the last expression of a cell is shown too"""),
+    ],
+    "notebook_workflow.ipynb": [
+        ("md", """# GenZ in a notebook: pandas, scikit-learn and ArviZ
+
+`GenZRegressor` is a scikit-learn estimator that takes pandas objects: a DataFrame's rows
+are the items (records of its columns), the index gives the item ids, the targets may be a
+Series. This notebook uses **planted** house records (the offline model's grammar hides three
+predicates in the target), so it runs offline in seconds:
+
+1. fit on a DataFrame and get the judged features and predictions back as a frame;
+2. cross-validate and grid-search GenZ (repeated fits share the judgment cache: a second
+   pass makes no model call);
+3. use GenZ as a featurizer: its discovered features, in words, feed a gradient-boosting model;
+4. check the fit with ArviZ (posterior predictive);
+5. draw the discovery's figures inline.
+
+Needs the extras: `pip install -e '.[pandas,sklearn,arviz]'` (all in `[test]`)."""),
+        ("code", """import numpy as np
+import pandas as pd
+import torch
+
+from genz_pyro.datasets.planted import make_planted
+
+torch.set_num_threads(1)
+ds = make_planted(240, num_features=3, seed=2)
+df = pd.DataFrame([ds.items[i] for i in ds.ids], index=pd.Index(ds.ids, name="listing"))
+y = pd.Series(ds.targets[:, 0], index=df.index, name="log_price")
+print("hidden predicates:", ds.extras["hidden"]["descriptions"])
+df.head(3)"""),
+        ("md", """## 1. A DataFrame in, a DataFrame out
+
+`item_columns` picks the columns the model sees (`None`: all of them; one name: text items);
+`covariate_columns` would make numeric columns covariates of the link."""),
+        ("code", """from sklearn.model_selection import KFold, train_test_split
+from genz_pyro.estimator import GenZRegressor
+
+X_tr, X_te, y_tr, y_te = train_test_split(df, y, test_size=0.25, random_state=0)
+reg = GenZRegressor("offline", algorithm=1, cycles=4, seed=0).fit(X_tr, y_tr)
+for f in reg.features_:
+    print("  -", f)
+r2 = reg.score(X_te, y_te)
+print(f"held-out R^2 {r2:.3f}")
+assert r2 > 0.6
+frame = reg.predict_frame(X_te)  # the judged features (0/1) and the prediction, on the items' index
+assert frame.index.equals(X_te.index)
+frame.head()"""),
+        ("md", """## 2. Cross-validation and grid search
+
+Every fold fits a clone; clones share the foundation model and the process's judgment
+cache (`cache=None`; give a file path to keep it across sessions), so a fold pays only for
+descriptions and items not judged before and a repeated search pays nothing. Here the
+offline model counts its calls."""),
+        ("code", """from sklearn.model_selection import GridSearchCV, cross_val_score
+from genz_pyro.fm.offline import OfflineModel
+
+fm = OfflineModel()
+cv = KFold(5, shuffle=True, random_state=0)
+search = GridSearchCV(GenZRegressor(fm, algorithm=1, seed=0),
+                      {"cycles": [2, 4], "eps_fixed": [None, 0.01]}, cv=cv).fit(df, y)
+print("best:", search.best_params_, f"CV R^2 {search.best_score_:.3f}")
+calls = fm.usage.calls
+scores = cross_val_score(search.best_estimator_, df, y, cv=cv)
+print("cross_val_score of the best:", scores.round(3), "- model calls it made:", fm.usage.calls - calls)
+assert fm.usage.calls == calls  # every fold was fitted during the search: all answers cached
+pd.DataFrame(search.cv_results_)[["params", "mean_test_score", "rank_test_score"]]"""),
+        ("md", """## 3. GenZ as a featurizer
+
+`GenZFeaturizer(GenZRegressor(...))` discovers features in `fit` and returns their judgments
+in `transform`; `get_feature_names_out()` gives them in words, so `set_output(transform="pandas")`
+labels the columns."""),
+        ("code", """from sklearn.ensemble import GradientBoostingRegressor
+from sklearn.pipeline import make_pipeline
+from genz_pyro.featurizer import GenZFeaturizer
+
+pipe = make_pipeline(GenZFeaturizer(GenZRegressor(fm, algorithm=1, cycles=4, seed=0)),
+                     GradientBoostingRegressor(random_state=0))
+gb = cross_val_score(pipe, df, y, cv=cv)
+print("GenZ features -> gradient boosting, CV R^2:", gb.round(3))
+assert gb.mean() > 0.5
+feat = GenZFeaturizer(GenZRegressor(fm, algorithm=1, cycles=4, seed=0)).set_output(transform="pandas")
+feat.fit_transform(X_tr, y_tr).head()"""),
+        ("md", """## 4. ArviZ: a posterior predictive check
+
+`to_inference_data` draws the latent features from their posterior, the link's mean and a
+replicated target, and returns an `arviz.InferenceData` (ArviZ 0.x; the parameters are point
+estimates, the draws are of `z` given them)."""),
+        ("code", """import warnings
+import arviz as az
+from genz_pyro.arviz_data import to_inference_data
+
+# ArviZ 0.23's matplotlib backend uses an API matplotlib 3.11 deprecates
+warnings.filterwarnings("ignore", message="Passing a dict or None as alias_mapping")
+idata = to_inference_data(reg, draws=200, chains=2, seed=0)
+az.plot_ppc(idata, num_pp_samples=50, random_seed=0)
+summary = az.summary(idata, group="posterior_predictive")
+assert (summary["r_hat"] < 1.05).all()
+summary.head()"""),
+        ("md", """## 5. Figures
+
+The plot functions of `genz_pyro.report` return matplotlib Figures: the cell shows them."""),
+        ("code", """from IPython.display import display
+from genz_pyro.report import plot_eps, plot_learning_curves
+
+display(plot_learning_curves(reg.history_, metric_name="R^2"))
+plot_eps(reg.features_, reg.eps_)"""),
     ],
     "houses.ipynb": [
         ("md", """# Houses: log sale price from the listing records
@@ -152,10 +254,8 @@ scores = disc.metrics()
 print({k: round(v, 3) for k, v in scores.items()})
 assert scores["test"] > base["train_mean"].test  # better than the mean embedding
 print(f"genre/decade ridge {base['genre_year_ridge'].test:.3f}; 80 cycles reach ~0.61 (README)")"""),
-        ("code", """import tempfile
-from genz_pyro.datasets.movies import cold_start_curve, ratings_equivalent
+        ("code", """from genz_pyro.datasets.movies import cold_start_curve, ratings_equivalent
 from genz_pyro.report import plot_cold_start
-from IPython.display import Image, display
 
 ex = ds.extras
 curve = cold_start_curve(ex["ratings"], ex["movie_rows"], [1, 2, 5, 10, 20, 50, 100], num_movies=50,
@@ -163,8 +263,7 @@ curve = cold_start_curve(ex["ratings"], ex["movie_rows"], [1, 2, 5, 10, 20, 50, 
                          center=ex["embedding_mean"])
 eq = ratings_equivalent(scores["test"], curve)
 print(f"test cosine {scores['test']:.3f} is worth {eq:.1f} ratings of a new movie")
-png = plot_cold_start(curve, Path(tempfile.mkdtemp()) / "cold_start.png", model_cos=scores["test"])
-display(Image(filename=str(png)))"""),
+plot_cold_start(curve, model_cos=scores["test"])  # a Figure: the cell shows it"""),
     ],
     "extend_the_model.ipynb": [
         ("md", """# Extend the model: a custom link and a custom guide in Pyro

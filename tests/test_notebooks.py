@@ -40,7 +40,8 @@ def kernel_env(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.mark.parametrize("name", ["quickstart.ipynb", "extend_the_model.ipynb", "houses.ipynb", "movies.ipynb"])
+@pytest.mark.parametrize("name", ["quickstart.ipynb", "extend_the_model.ipynb", "notebook_workflow.ipynb",
+                                  "houses.ipynb", "movies.ipynb"])
 def test_notebook_executes(name: str, kernel_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if name in NEEDS_DATA and not (_data_dir() / NEEDS_DATA[name]).is_dir():
         pytest.skip(f"{name}: {_data_dir() / NEEDS_DATA[name]} is absent (set GENZ_DATA to the datasets folder)")

@@ -18,7 +18,7 @@ from genz_pyro.infer.result import FitResult
 if TYPE_CHECKING:  # pragma: no cover
     from genz_pyro.discovery.state import DiscoveryState as Discovery
 
-__all__ = ["Scorer", "NAMED_METRICS", "CRITERIA", "predict_items"]
+__all__ = ["Scorer", "NAMED_METRICS", "CRITERIA", "predict_items", "judge_items", "predict_judged"]
 
 # name -> (function name in genz_pyro.metrics, greater is better)
 NAMED_METRICS: dict[str, tuple[str, bool]] = {
@@ -113,6 +113,34 @@ class Scorer:
         return np.asarray(mean.detach().cpu().numpy() if isinstance(mean, torch.Tensor) else mean, dtype=np.float64)
 
 
+def judge_items(disc: "Discovery", items: Mapping[str, Any]) -> np.ndarray:
+    """``[n, K]`` judgments of new items ``{id: item}`` with every current
+    feature (0/1, or P(yes) with soft judgments)."""
+    from genz_pyro.fm.mixed import judgment_column, uses_soft_judgments
+
+    new = dict(items)
+    s = np.zeros((len(new), len(disc.descriptions)))
+    for j, desc in enumerate(disc.descriptions):
+        ans = disc.model.judge(desc, new)
+        s[:, j] = judgment_column(ans, list(new), soft=uses_soft_judgments(disc.model))
+    return s
+
+
+def predict_judged(disc: "Discovery", judgments: Any, *, covariates: Any = None) -> np.ndarray:
+    """Predicted means ``[n, D]`` of new items from their
+    ``judgments [n, K]`` (of :func:`judge_items`) and ``covariates [n, C]`` (required when the
+    dataset has them)."""
+    s = np.asarray(judgments, dtype=np.float64).reshape(-1, len(disc.descriptions))
+    u = None
+    if disc._u is not None:
+        if covariates is None:
+            raise ValueError(
+                f"covariates: the dataset has {disc._u.shape[1]} covariate column(s); pass [n, C] for new items"
+            )
+        u = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=disc._y.dtype).reshape(len(s), -1)
+    return disc.scorer.predict(disc._result, s, u, disc._y[torch.as_tensor(disc.train)])
+
+
 def predict_items(disc: "Discovery", items_or_indices: Any, *, covariates: Any = None) -> np.ndarray:
     """``Discovery.predict``: predicted target means ``[n, D]`` from judgments (and covariates) alone.
 
@@ -122,22 +150,8 @@ def predict_items(disc: "Discovery", items_or_indices: Any, *, covariates: Any =
             ``{id: item}`` (judged with every current feature: model calls).
         covariates: ``[n, C]`` covariates of new items (required when the dataset has them).
     """
-    from genz_pyro.fm.mixed import judgment_column, uses_soft_judgments
-
     if isinstance(items_or_indices, Mapping):
-        new = dict(items_or_indices)
-        s = np.zeros((len(new), len(disc.descriptions)))
-        for j, desc in enumerate(disc.descriptions):
-            ans = disc.model.judge(desc, new)
-            s[:, j] = judgment_column(ans, list(new), soft=uses_soft_judgments(disc.model))
-        u = None
-        if disc._u is not None:
-            if covariates is None:
-                raise ValueError(
-                    f"covariates: the dataset has {disc._u.shape[1]} covariate column(s); pass [n, C] for new items"
-                )
-            u = torch.as_tensor(np.asarray(covariates, dtype=np.float64), dtype=disc._y.dtype).reshape(len(new), -1)
-        return disc.scorer.predict(disc._result, s, u, disc._y[torch.as_tensor(disc.train)])
+        return predict_judged(disc, judge_items(disc, items_or_indices), covariates=covariates)
     seq = list(items_or_indices)
     if seq and all(isinstance(v, str) for v in seq):
         pos = {i: r for r, i in enumerate(disc.ids)}

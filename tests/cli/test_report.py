@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from genz_pyro.discovery.history import RunHistory, StepRecord
 from genz_pyro.report import (
@@ -116,8 +117,9 @@ def test_cold_start_figure_marks_the_model(tmp_path: Path) -> None:
     assert (tmp_path / "out" / "cold_start.png") in paths
     colours = _check_png(tmp_path / "out" / "cold_start.png")
     assert _has_colour(colours, ADD_COLOUR, tol=10)  # the model's cosine line
-    p = plot_cold_start(curve, tmp_path / "c.png", model_cos=None)
-    assert not _has_colour(_check_png(p), ADD_COLOUR, tol=10)
+    fig = plot_cold_start(curve, tmp_path / "c.png", model_cos=None)
+    assert isinstance(fig, Figure)
+    assert not _has_colour(_check_png(tmp_path / "c.png"), ADD_COLOUR, tol=10)
 
 
 def test_write_report_errors_name_the_run_dir(tmp_path: Path) -> None:
