@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import copy
 import numbers
 from pathlib import Path
 from typing import Any, Mapping
@@ -185,7 +186,11 @@ class GenZRegressor(RegressorMixin, BaseEstimator):
     def __sklearn_clone__(self) -> "GenZRegressor":
         """An unfitted copy; the model, cache and budget are shared, the rest copied."""
         params = self.get_params(deep=False)
-        return type(self)(**{k: v if k in SHARED_PARAMS else clone_param(v) for k, v in params.items()})
+        new = type(self)(**{k: v if k in SHARED_PARAMS else clone_param(v) for k, v in params.items()})
+        for attr in ("_metadata_request", "_sklearn_output_config"):  # what scikit-learn's clone keeps
+            if hasattr(self, attr):
+                setattr(new, attr, copy.deepcopy(getattr(self, attr)))
+        return new
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "discovery_")
@@ -423,12 +428,23 @@ class GenZRegressor(RegressorMixin, BaseEstimator):
                 out[f"prediction[{name}]"] = pred[:, d]
         return out
 
-    def score(self, items: Any, y: Any, covariates: Any = None) -> float:
-        """R^2 of :meth:`predict` against ``y`` (pooled over target dimensions)."""
+    def score(self, items: Any, y: Any, covariates: Any = None, sample_weight: Any = None) -> float:
+        """R^2 of :meth:`predict` against ``y`` (pooled over target dimensions; with
+        ``sample_weight [n]``, weighted sums of squares about the weighted mean)."""
         from genz_pyro.metrics import r2_score
 
         pred = self.predict(items, covariates)
         yy = np.asarray(y, dtype=np.float64)
         if yy.shape != pred.shape:
             raise ValueError(f"y: expected shape {pred.shape} like the predictions, got {yy.shape}")
-        return float(r2_score(pred.reshape(len(pred), -1), yy.reshape(len(yy), -1)))
+        p, t = pred.reshape(len(pred), -1), yy.reshape(len(yy), -1)
+        if sample_weight is None:
+            return float(r2_score(p, t))
+        w = np.asarray(sample_weight, dtype=np.float64).reshape(-1)
+        if w.shape != (len(t),) or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise ValueError(f"sample_weight: expected {len(t)} finite weights >= 0 with a positive sum")
+        mean = (w[:, None] * t).sum(0) / w.sum()
+        sst = float((w[:, None] * (t - mean) ** 2).sum())
+        if sst == 0:
+            raise ValueError("y: the weighted targets are constant; R^2 is undefined")
+        return 1.0 - float((w[:, None] * (t - p) ** 2).sum()) / sst

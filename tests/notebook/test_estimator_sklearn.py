@@ -167,9 +167,24 @@ def test_covariates_reach_every_fold_by_metadata_routing_or_columns() -> None:
     with sklearn.config_context(enable_metadata_routing=True):
         reg = GenZRegressor(algorithm=1, cycles=2, seed=0).set_fit_request(covariates=True)
         routed = cross_val_score(reg.set_score_request(covariates=True), items, y, params={"covariates": u}, cv=cv)
+        # inside a Pipeline the (cloned) step must keep its requests
+        piped = cross_val_score(Pipeline([("genz", reg)]), items, y, params={"covariates": u}, cv=cv)
+    np.testing.assert_array_equal(piped, routed)
     # the same folds with the covariate as a column of one DataFrame
     df = pd.DataFrame(items).assign(u=u)
     columns = cross_val_score(GenZRegressor(algorithm=1, cycles=2, seed=0, covariate_columns=["u"]), df, y, cv=cv)
     np.testing.assert_array_equal(routed, columns)
     assert routed.min() > 0.8  # the covariate explains half the variance; measured 0.87-0.95
     assert "GenZRegressor" in GenZRegressor()._repr_html_()
+
+
+def test_weighted_score_equals_repeated_rows() -> None:
+    reg = GenZRegressor(algorithm=1, cycles=3, seed=0).fit(ITEMS[:64], Y[:64])
+    items, y = ITEMS[:64], Y[:64]
+    assert reg.score(items, y, sample_weight=np.ones(64)) == pytest.approx(reg.score(items, y), rel=1e-12)
+    w = np.arange(64) % 3  # integer weights == rows repeated w times (w = 0 drops the row)
+    rep = np.repeat(np.arange(64), w)
+    assert reg.score(items, y, sample_weight=w) == pytest.approx(reg.score([items[i] for i in rep], y[rep]),
+                                                                 rel=1e-12)
+    with pytest.raises(ValueError, match="sample_weight: expected 64 finite weights"):
+        reg.score(items, y, sample_weight=-np.ones(64))
