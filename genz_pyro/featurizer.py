@@ -28,7 +28,7 @@ from genz_pyro.sklearn_compat import BaseEstimator, NotFittedError, TransformerM
 
 __all__ = ["GenZFeaturizer", "OUTPUTS"]
 
-#: ``"judgments"``: the foundation model's 0/1 answers ``s [n, K]``;
+#: ``"judgments"``: the foundation model's answers ``s [n, K]`` (0/1, or P(yes) with soft judgments);
 #: ``"z_mean"``: ``E[z | s] = eps + (1 - 2 eps) s``, the latent features' posterior means
 #: given the judgments alone (no target), with the fitted flip probabilities ``eps [K]``
 OUTPUTS = ("judgments", "z_mean")
@@ -88,7 +88,8 @@ class GenZFeaturizer(TransformerMixin, BaseEstimator):
             raise NotFittedError(f"{type(self).__name__}: not fitted yet; call fit(items, y) first")
 
     def transform(self, items: Any) -> np.ndarray:
-        """``[n, K]`` float array: the judgments (or ``E[z | s]``) of every feature on ``items``.
+        """``[n, K]`` float array: the judgments (or ``E[z | s]``) of every feature on ``items``
+        (for a soft judgment ``s`` in [0, 1], ``E[z | s]`` is the same linear formula).
 
         New items cost model calls (one judge request per feature); items judged before
         (e.g. the training items) are served by the cache.
