@@ -22,7 +22,9 @@ to ``--out`` (JSON).
 Usage::
 
     .venv/bin/python bench/bench_experiments.py                       # demo + 1 seed each
-    .venv/bin/python bench/bench_experiments.py --seeds 0 1 2 3 4     # the README's table
+    .venv/bin/python bench/bench_experiments.py --seeds 0 1 2 3 4     # the no-flags runs alone
+    OMP_NUM_THREADS=1 .venv/bin/python bench/bench_experiments.py --mode both --seeds 0 1 2 3 4 --only houses movies
+                                               # the README's tables and BENCHMARKS.md's time ratios
     .venv/bin/python bench/bench_experiments.py --only houses --seeds 0 --mode both
 """
 
