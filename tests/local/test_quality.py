@@ -9,6 +9,11 @@ predictions span 32.16-32.38 (training mean 32.15); test median absolute error 1
 An unused feature's eps is not identified: with its weight near 0 the bound is flat in it
 (measured: the fit from the judgments and a fit started from the targets' view, eps 0.5, differ
 by 0.013 nats), so "distrusted" means: eps >= 0.3, or the link does not use the feature.
+Why: the small model's P(yes) is nearly constant (feature 2: 0.74 +- 0.03 over the training
+items), so the prior P(z = 1) = s + eps (1 - 2 s) is the same for every item and eps only sets
+its base rate (0.5 at eps = 0.5, 0.74 at eps = 0); the M step matches that rate to the mean of
+q, which y pins for a used feature (half the items: eps ~ 0.5) and nothing pins for an unused
+one. A small eps on a near-constant soft judge tells no item from another either way.
 """
 
 from __future__ import annotations
