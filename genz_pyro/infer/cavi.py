@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
 
 import torch
 
@@ -47,10 +48,14 @@ __all__ = [
     "soft_step",
     "linear_link_from",
     "weight_from_link",
+    "CaviRun",
+    "cavi_sweeps",
     "fit_cavi",
 ]
 
 _LOG_2PI = math.log(2.0 * math.pi)
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -311,6 +316,82 @@ def _agreement(ld: LinearData, xt: torch.Tensor) -> torch.Tensor:
     return ld.c0 + (ld.sm * xt).sum(1)
 
 
+@dataclass
+class CaviRun(Generic[S]):
+    """What :func:`cavi_sweeps` returns (float64).
+
+    Attributes:
+        state: the prior-side parameters after the last M step (eps ``[K]``, or the judges').
+        w: ``[P, D]`` link weights. sigma2: ``[D]`` noise variances.
+        bound_start: the bound after the initial M step.
+        bound_history: the bound after every sweep.
+        converged: the stopping rule fired. num_sweeps: sweeps performed.
+    """
+
+    state: S
+    w: torch.Tensor
+    sigma2: torch.Tensor
+    bound_start: float
+    bound_history: list[float]
+    converged: bool
+    num_sweeps: int
+
+
+def cavi_sweeps(
+    ld: LinearData,
+    qt: torch.Tensor,
+    state: S,
+    *,
+    prior: Callable[[S], tuple[torch.Tensor, torch.Tensor | None]],
+    m_step: Callable[[S, torch.Tensor, float], tuple[torch.Tensor, torch.Tensor, S, float]],
+    max_sweeps: int,
+    tol: float,
+    block_size: int,
+    e_sweeps: int,
+    anneal: int,
+) -> CaviRun[S]:
+    """The CAVI loop shared by the one-judge and several-judges models (``qt [K, N]`` in place).
+
+    An initial M step, then sweeps of E (exact Gauss-Seidel, :func:`gauss_seidel`) + M until
+    a sweep gains less than ``tol`` nats per item (from sweep ``anneal + 1`` on).
+
+    Args:
+        ld: the linear-Gaussian data.
+        qt: ``[K, N]`` starting ``q`` (transposed), updated in place.
+        state: starting prior-side parameters (any type ``S``).
+        prior: ``state -> (eps [K], table [K, N] or None)``: the prior part of the field
+            (:func:`gauss_seidel`'s ``eps`` and ``prior``).
+        m_step: ``(state, agree [K], entropy) -> (W [P, D], sigma2 [D], state, bound)`` at the
+            current ``qt``; ``agree`` is the summed expected agreement with ``ld.sm``
+            (``ld.c0 + sum_n sm q``) and ``entropy`` the summed entropy of ``q``.
+        max_sweeps, tol, block_size, e_sweeps, anneal: as :func:`fit_cavi`.
+    """
+    k = ld.k
+    w, sigma2, state, b0 = m_step(state, _agreement(ld, qt), float(bernoulli_entropy(qt).sum()))
+    history: list[float] = []
+    converged = False
+    sweeps = 0
+    prev = b0
+    for sweeps in range(1, max_sweeps + 1):
+        if k:
+            base, g = e_field(ld, w, sigma2)
+            if sweeps <= anneal:
+                beta = sweeps / (anneal + 1)
+                base, g = base * beta, g * beta
+            eps, table = prior(state)
+            for _ in range(e_sweeps):
+                sums = gauss_seidel(qt, base, g, ld.sm, eps, block=block_size, prior=table)
+            w, sigma2, state, b = m_step(state, ld.c0 + sums.agree, float(sums.entropy.sum()))
+        else:
+            w, sigma2, state, b = m_step(state, ld.c0, 0.0)
+        history.append(b)
+        if k == 0 or (sweeps > anneal and b - prev < tol * ld.n):
+            converged = True
+            break
+        prev = b
+    return CaviRun(state, w, sigma2, b0, history, converged, sweeps)
+
+
 def fit_cavi(
     data: GenZData,
     start: Start,
@@ -342,14 +423,9 @@ def fit_cavi(
     """
     t0 = time.perf_counter()
     ld = prepare_linear(data)
-    k = ld.k
     qt = start.q.T.contiguous().clone()
-    eps = start.eps.clone()
-    history: list[float] = []
 
-    def stats_and_m(
-        eps: torch.Tensor, agree: torch.Tensor, ent: float
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    def m_step(eps: torch.Tensor, agree: torch.Tensor, ent: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         szz, szy = suff_stats(ld, qt, mean_field=True)
         w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
         if data.is_soft:
@@ -358,38 +434,29 @@ def fit_cavi(
         eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
         return w, sigma2, eps, bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent)
 
-    w, sigma2, eps, b0 = stats_and_m(eps, _agreement(ld, qt), float(bernoulli_entropy(qt).sum()))
-    converged = False
-    sweeps = 0
-    prev = b0
-    for sweeps in range(1, max_sweeps + 1):
-        if k:
-            base, g = e_field(ld, w, sigma2)
-            if sweeps <= anneal:
-                beta = sweeps / (anneal + 1)
-                base, g = base * beta, g * beta
-            for _ in range(e_sweeps):
-                sums = gauss_seidel(qt, base, g, ld.sm, eps, block=block_size, prior=soft_prior(data, eps))
-            w, sigma2, eps, b = stats_and_m(eps, ld.c0 + sums.agree, float(sums.entropy.sum()))
-        else:
-            w, sigma2, eps, b = stats_and_m(eps, ld.c0, 0.0)
-        history.append(b)
-        if k == 0 or (sweeps > anneal and b - prev < tol * ld.n):
-            converged = True
-            break
-        prev = b
-    dtype = data.targets.dtype
+    run = cavi_sweeps(
+        ld,
+        qt,
+        start.eps.clone(),
+        prior=lambda eps: (eps, soft_prior(data, eps)),
+        m_step=m_step,
+        max_sweeps=max_sweeps,
+        tol=tol,
+        block_size=block_size,
+        e_sweeps=e_sweeps,
+        anneal=anneal,
+    )
     return engine_result(
         data,
         start,
         q=qt.T,
-        eps=eps,
-        link=linear_link_from(w, k, dtype),
-        sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        eps=run.state,
+        link=linear_link_from(run.w, ld.k, data.targets.dtype),
+        sigma2=run.sigma2,
+        bound_history=run.bound_history,
+        converged=run.converged,
         wall_time=time.perf_counter() - t0,
         engine="cavi",
-        num_sweeps=sweeps,
-        info={"bound_start": b0, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
+        num_sweeps=run.num_sweeps,
+        info={"bound_start": run.bound_start, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
     )

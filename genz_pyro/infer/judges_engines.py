@@ -29,6 +29,7 @@ from torch import nn
 from genz_pyro.infer.bound import bernoulli_entropy, expected_log_lik
 from genz_pyro.infer.cavi import (
     LinearData,
+    cavi_sweeps,
     e_field,
     gauss_seidel,
     linear_link_from,
@@ -127,46 +128,36 @@ def judges_cavi(
     k = ld.k
     dec = start.decoupled
     qt = start.q.T.contiguous().clone()
-    history: list[float] = []
 
-    def stats_and_m(params: JudgeParams, ent: float) -> tuple[torch.Tensor, torch.Tensor, JudgeParams, float]:
+    def m_step(params: JudgeParams, agree: torch.Tensor, ent: float) -> tuple[torch.Tensor, torch.Tensor, JudgeParams, float]:
         szz, szy = suff_stats(ld, qt, mean_field=True)
         w, sigma2, e = m_step_linear(ld, szz, szy, ridge=ridge)
         params = m_step_judges(data, qt.T, start, params)
         prior = float(expected_log_prior(data, qt.T, params, dec).sum()) if k else 0.0
         return w, sigma2, params, _loglik(ld, sigma2, e) + prior + ent
 
-    w, sigma2, params, b0 = stats_and_m(start.params, float(bernoulli_entropy(qt).sum()))
-    converged = False
-    sweeps = 0
-    prev = b0
-    for sweeps in range(1, max_sweeps + 1):
-        ent = 0.0
-        if k:
-            base, g = e_field(ld, w, sigma2)
-            if sweeps <= anneal:
-                beta = sweeps / (anneal + 1)
-                base, g = base * beta, g * beta
-            prior = prior_logits(data, params, dec).T.contiguous()
-            for _ in range(e_sweeps):
-                sums = gauss_seidel(qt, base, g, ld.sm, params.pi, block=block_size, prior=prior)
-            ent = float(sums.entropy.sum())
-        w, sigma2, params, b = stats_and_m(params, ent)
-        history.append(b)
-        if k == 0 or (sweeps > anneal and b - prev < tol * ld.n):
-            converged = True
-            break
-        prev = b
+    run = cavi_sweeps(
+        ld,
+        qt,
+        start.params,
+        prior=lambda params: (params.pi, prior_logits(data, params, dec).T.contiguous()),
+        m_step=m_step,
+        max_sweeps=max_sweeps,
+        tol=tol,
+        block_size=block_size,
+        e_sweeps=e_sweeps,
+        anneal=anneal,
+    )
     return EngineOutput(
         q=qt.T,
-        params=params,
-        link=linear_link_from(w, k, data.targets.dtype),
-        sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        params=run.state,
+        link=linear_link_from(run.w, k, data.targets.dtype),
+        sigma2=run.sigma2,
+        bound_history=run.bound_history,
+        converged=run.converged,
         engine="cavi",
-        num_sweeps=sweeps,
-        info={"bound_start": b0, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
+        num_sweeps=run.num_sweeps,
+        info={"bound_start": run.bound_start, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
     )
 
 
