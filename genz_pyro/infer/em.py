@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import copy
 import time
+from dataclasses import dataclass
+from typing import Callable, Generic, TypeVar
 
 import torch
 from torch import nn
@@ -38,7 +40,9 @@ from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink, make_link
 
-__all__ = ["LinkTrainer", "init_link", "forced_logits", "fit_em"]
+S = TypeVar("S")
+
+__all__ = ["LinkTrainer", "init_link", "forced_logits", "EmRun", "em_sweeps", "fit_em"]
 
 
 def init_link(link: str | nn.Module, data: GenZData, *, seed: int = 0) -> nn.Module:
@@ -213,6 +217,110 @@ def forced_logits(
     return torch.cat(out, 0)
 
 
+@dataclass
+class EmRun(Generic[S]):
+    """What :func:`em_sweeps` returns (float64).
+
+    Attributes:
+        q: ``[N, K]`` posterior of the last E step. state: prior-side parameters after the
+        last M step. sigma2: ``[D]``. bound_history: the bound after every sweep.
+        converged: the stopping rule fired. num_sweeps: sweeps performed.
+        guarded: items whose parallel mode update was replaced by the best single flip.
+    """
+
+    q: torch.Tensor
+    state: S
+    sigma2: torch.Tensor
+    bound_history: list[float]
+    converged: bool
+    num_sweeps: int
+    guarded: int
+
+    def info(self, at: str, trainer: LinkTrainer, tol: float) -> dict:
+        """The engines' ``info`` dict."""
+        return {"at": at, "closed_form_m_step": trainer.closed_form, "tol_per_item": tol, "guarded_items": self.guarded}
+
+
+def em_sweeps(
+    trainer: LinkTrainer,
+    targets: torch.Tensor,
+    q: torch.Tensor,
+    state: S,
+    *,
+    prior: Callable[[S], torch.Tensor],
+    m_step: Callable[[S, torch.Tensor], S],
+    bound: Callable[[torch.Tensor, S, torch.Tensor], float],
+    at: str,
+    max_sweeps: int,
+    tol: float,
+) -> EmRun[S]:
+    """The EM loop shared by the one-judge and several-judges models (eqs. 11-14).
+
+    Args:
+        trainer: holds the link (trained in place; left in eval mode).
+        targets: ``[N, D]``.
+        q: ``[N, K]`` starting posterior (gives the first ``zhat``; not modified).
+        state: starting prior-side parameters (any type ``S``).
+        prior: ``state -> [N, K]`` prior log-odds of ``z = 1`` (float64).
+        m_step: ``(state, q [N, K]) -> state``: the prior side's M step.
+        bound: ``(q [N, K], state, sigma2 [D]) -> total bound`` (nats).
+        at, max_sweeps, tol: as :func:`fit_em`.
+    """
+    n, k = q.shape
+    floor = sigma2_floor(targets)
+    y = targets.double()
+
+    def log_joint(z: torch.Tensor, logits: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
+        """``[N]``: ``log p(y | z) + sum_k log p(z_k | s_k)`` up to constants (prior: logits)."""
+        ll = -0.5 * (((y - trainer.forward(z)) ** 2) / sigma2).sum(-1)
+        return ll + (z * logits).sum(-1)
+
+    q = q.clone()
+    zhat = (q > 0.5).double() if at == "mode" else q.clone()
+    trainer.pretrain(zhat)
+    sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
+    history: list[float] = []
+    converged = False
+    sweeps = 0
+    prev = float("nan")
+    guarded = 0
+    for sweeps in range(1, max_sweeps + 1):
+        changed = 0
+        if k:
+            logits = prior(state)
+            logit = logits + forced_logits(trainer, zhat, sigma2)
+            q = torch.sigmoid(logit)
+            if at == "mode":
+                new = (q > 0.5).double()
+                # Parallel flips can overshoot (a 2-cycle); where the joint at the new mode is
+                # worse, keep the old mode and apply only its best single flip (if it helps).
+                worse = log_joint(new, logits, sigma2) < log_joint(zhat, logits, sigma2)
+                if bool(worse.any()):
+                    guarded += int(worse.sum())
+                    gain = (1.0 - 2.0 * zhat[worse]) * logit[worse]
+                    best = gain.argmax(-1)
+                    fix = zhat[worse].clone()
+                    rows = torch.arange(fix.shape[0])
+                    ok = gain[rows, best] > 0
+                    fix[rows[ok], best[ok]] = 1.0 - fix[rows[ok], best[ok]]
+                    new[worse] = fix
+                changed = int((new != zhat).any(-1).sum())
+                zhat = new
+            else:
+                zhat = q
+        trainer.m_step(zhat, sigma2)
+        sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
+        state = m_step(state, q)
+        b = bound(q, state, sigma2)
+        history.append(b)
+        if k == 0 or (abs(b - prev) < tol * n and (at == "mean" or changed == 0 or not trainer.closed_form)):
+            converged = True
+            break
+        prev = b
+    trainer.module.eval()
+    return EmRun(q, state, sigma2, history, converged, sweeps, guarded)
+
+
 def fit_em(
     data: GenZData,
     start: Start,
@@ -251,73 +359,38 @@ def fit_em(
     mask = torch.ones(n, k, dtype=torch.float64) if data.missing is None else (~data.missing).double()
     s = data.judgments.double()
     count = mask.sum(0)
-    floor = sigma2_floor(data.targets)
-    y = data.targets.double()
 
-    def log_joint(z: torch.Tensor, prior: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-        """``[N]``: ``log p(y | z) + sum_k log p(z_k | s_k)`` up to constants (prior: logits)."""
-        ll = -0.5 * (((y - trainer.forward(z)) ** 2) / sigma2).sum(-1)
-        return ll + (z * prior).sum(-1)
-
-    q = start.q.clone()
-    eps = start.eps.clone()
-    zhat = (q > 0.5).double() if at == "mode" else q.clone()
-    trainer.pretrain(zhat)
-    sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
-    history: list[float] = []
-    converged = False
-    sweeps = 0
-    prev = float("nan")
-    guarded = 0
-    for sweeps in range(1, max_sweeps + 1):
-        changed = 0
-        if k:
-            prior = data.prior_logits(eps).double()
-            logit = prior + forced_logits(trainer, zhat, sigma2)
-            q = torch.sigmoid(logit)
-            if at == "mode":
-                new = (q > 0.5).double()
-                # Parallel flips can overshoot (a 2-cycle); where the joint at the new mode is
-                # worse, keep the old mode and apply only its best single flip (if it helps).
-                worse = log_joint(new, prior, sigma2) < log_joint(zhat, prior, sigma2)
-                if bool(worse.any()):
-                    guarded += int(worse.sum())
-                    gain = (1.0 - 2.0 * zhat[worse]) * logit[worse]
-                    best = gain.argmax(-1)
-                    fix = zhat[worse].clone()
-                    rows = torch.arange(fix.shape[0])
-                    ok = gain[rows, best] > 0
-                    fix[rows[ok], best[ok]] = 1.0 - fix[rows[ok], best[ok]]
-                    new[worse] = fix
-                changed = int((new != zhat).any(-1).sum())
-                zhat = new
-            else:
-                zhat = q
-        trainer.m_step(zhat, sigma2)
-        sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
+    def m_step(eps: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         if data.is_soft:
-            eps = soft_update_eps(q, s, mask, eps, start.learn)
-        else:
-            disagree = (mask * (q * (1 - s) + (1 - q) * s)).sum(0)
-            eps = update_eps(disagree, count, eps, start.learn)
-        b = float(mean_field_bound(data, q, eps, module, sigma2, num_samples=bound_samples, seed=seed).sum())
-        history.append(b)
-        if k == 0 or (abs(b - prev) < tol * n and (at == "mean" or changed == 0 or not trainer.closed_form)):
-            converged = True
-            break
-        prev = b
-    module.eval()
+            return soft_update_eps(q, s, mask, eps, start.learn)
+        disagree = (mask * (q * (1 - s) + (1 - q) * s)).sum(0)
+        return update_eps(disagree, count, eps, start.learn)
+
+    run = em_sweeps(
+        trainer,
+        data.targets,
+        start.q,
+        start.eps.clone(),
+        prior=lambda eps: data.prior_logits(eps).double(),
+        m_step=m_step,
+        bound=lambda q, eps, sigma2: float(
+            mean_field_bound(data, q, eps, module, sigma2, num_samples=bound_samples, seed=seed).sum()
+        ),
+        at=at,
+        max_sweeps=max_sweeps,
+        tol=tol,
+    )
     return engine_result(
         data,
         start,
-        q=q,
-        eps=eps,
+        q=run.q,
+        eps=run.state,
         link=module,
-        sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        sigma2=run.sigma2,
+        bound_history=run.bound_history,
+        converged=run.converged,
         wall_time=time.perf_counter() - t0,
         engine="em",
-        num_sweeps=sweeps,
-        info={"at": at, "closed_form_m_step": trainer.closed_form, "tol_per_item": tol, "guarded_items": guarded},
+        num_sweeps=run.num_sweeps,
+        info=run.info(at, trainer, tol),
     )

@@ -37,7 +37,7 @@ from genz_pyro.infer.cavi import (
     prepare_linear,
     suff_stats,
 )
-from genz_pyro.infer.em import LinkTrainer, forced_logits, init_link
+from genz_pyro.infer.em import LinkTrainer, em_sweeps, forced_logits, init_link
 from genz_pyro.infer.judge_rates import JudgeParams, JudgesStart, expected_log_prior, m_step_judges, prior_logits
 from genz_pyro.infer.sem import _eps_stable, _window_stop
 from genz_pyro.infer.start import sigma2_floor
@@ -373,66 +373,30 @@ def judges_em(
     base_data = data.targets_only()
     module = init_link(link, base_data, seed=seed)
     trainer = LinkTrainer(module, base_data, seed=seed, **trainer_options)  # type: ignore[arg-type]
-    n, k = data.num_items, data.num_features
+    k = data.num_features
     dec = start.decoupled
-    floor = sigma2_floor(data.targets)
-    y = data.targets.double()
-
-    def log_joint(z: torch.Tensor, prior: torch.Tensor, sigma2: torch.Tensor) -> torch.Tensor:
-        ll = -0.5 * (((y - trainer.forward(z)) ** 2) / sigma2).sum(-1)
-        return ll + (z * prior).sum(-1)
-
-    q = start.q.clone()
-    params = start.params
-    zhat = (q > 0.5).double() if at == "mode" else q.clone()
-    trainer.pretrain(zhat)
-    sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
-    history: list[float] = []
-    converged = False
-    sweeps = 0
-    prev = float("nan")
-    guarded = 0
-    for sweeps in range(1, max_sweeps + 1):
-        changed = 0
-        if k:
-            prior = prior_logits(data, params, dec)
-            logit = prior + forced_logits(trainer, zhat, sigma2)
-            q = torch.sigmoid(logit)
-            if at == "mode":
-                new = (q > 0.5).double()
-                worse = log_joint(new, prior, sigma2) < log_joint(zhat, prior, sigma2)
-                if bool(worse.any()):  # parallel flips overshot: the best single flip instead
-                    guarded += int(worse.sum())
-                    gain = (1.0 - 2.0 * zhat[worse]) * logit[worse]
-                    best = gain.argmax(-1)
-                    fix = zhat[worse].clone()
-                    rows = torch.arange(fix.shape[0])
-                    ok = gain[rows, best] > 0
-                    fix[rows[ok], best[ok]] = 1.0 - fix[rows[ok], best[ok]]
-                    new[worse] = fix
-                changed = int((new != zhat).any(-1).sum())
-                zhat = new
-            else:
-                zhat = q
-        trainer.m_step(zhat, sigma2)
-        sigma2 = torch.maximum(trainer.residual_variance(zhat), floor)
-        if k:
-            params = m_step_judges(data, q, start, params)
-        b = float(judges_bound(data, q, params, module, sigma2, dec, num_samples=bound_samples, seed=seed).sum())
-        history.append(b)
-        if k == 0 or (abs(b - prev) < tol * n and (at == "mean" or changed == 0 or not trainer.closed_form)):
-            converged = True
-            break
-        prev = b
-    module.eval()
+    run = em_sweeps(
+        trainer,
+        data.targets,
+        start.q,
+        start.params,
+        prior=lambda params: prior_logits(data, params, dec),
+        m_step=lambda params, q: m_step_judges(data, q, start, params) if k else params,
+        bound=lambda q, params, sigma2: float(
+            judges_bound(data, q, params, module, sigma2, dec, num_samples=bound_samples, seed=seed).sum()
+        ),
+        at=at,
+        max_sweeps=max_sweeps,
+        tol=tol,
+    )
     return EngineOutput(
-        q=q,
-        params=params,
+        q=run.q,
+        params=run.state,
         link=module,
-        sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        sigma2=run.sigma2,
+        bound_history=run.bound_history,
+        converged=run.converged,
         engine="em",
-        num_sweeps=sweeps,
-        info={"at": at, "closed_form_m_step": trainer.closed_form, "tol_per_item": tol, "guarded_items": guarded},
+        num_sweeps=run.num_sweeps,
+        info=run.info(at, trainer, tol),
     )
