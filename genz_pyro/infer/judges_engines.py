@@ -30,16 +30,14 @@ from genz_pyro.infer.bound import bernoulli_entropy, expected_log_lik
 from genz_pyro.infer.cavi import (
     LinearData,
     cavi_sweeps,
-    e_field,
-    gauss_seidel,
     linear_link_from,
     m_step_linear,
     prepare_linear,
     suff_stats,
 )
-from genz_pyro.infer.em import LinkTrainer, em_sweeps, forced_logits, init_link
+from genz_pyro.infer.em import LinkTrainer, em_sweeps, init_link
 from genz_pyro.infer.judge_rates import JudgeParams, JudgesStart, expected_log_prior, m_step_judges, prior_logits
-from genz_pyro.infer.sem import _eps_stable, _window_stop
+from genz_pyro.infer.sem import link_gibbs_step, link_sem_start, linear_gibbs_step, linear_sem_start, sem_average
 from genz_pyro.infer.start import sigma2_floor
 from genz_pyro.judge_data import JudgesData
 from genz_pyro.models.links import LinearLink
@@ -199,21 +197,16 @@ def judges_sem(
     return _sem_any(data, start, module, gen, max_sweeps, tol, num_average, window, seed, link_options)
 
 
-def _average(start: JudgesStart, acc: JudgeParams, count: int) -> JudgeParams:
-    """The averaged parameters where they are learnt, the starting values elsewhere."""
+def _averaged(start: JudgesStart, pi: torch.Tensor, false_yes: torch.Tensor, false_no: torch.Tensor) -> JudgeParams:
+    """The averaged parameters (``pi [K]``, rates ``[K, J]``) where they are learnt, the
+    starting values elsewhere."""
     p0 = start.params
     rates = start.learn_rates[:, None]
     return JudgeParams(
-        pi=torch.where(start.learn_pi, acc.pi / count, p0.pi),
-        false_yes=torch.where(rates, acc.false_yes / count, p0.false_yes),
-        false_no=torch.where(rates, acc.false_no / count, p0.false_no),
+        pi=torch.where(start.learn_pi, pi, p0.pi),
+        false_yes=torch.where(rates, false_yes, p0.false_yes),
+        false_no=torch.where(rates, false_no, p0.false_no),
     )
-
-
-def _add(acc: JudgeParams | None, p: JudgeParams) -> JudgeParams:
-    if acc is None:
-        return p
-    return JudgeParams(acc.pi + p.pi, acc.false_yes + p.false_yes, acc.false_no + p.false_no)
 
 
 def _sem_linear(
@@ -231,60 +224,47 @@ def _sem_linear(
     ld = prepare_linear(data.targets_only())
     k, n = ld.k, ld.n
     dec = start.decoupled
-    zt = (torch.rand(k, n, generator=gen, dtype=torch.float64) < start.q.T).double()
+    zt, w, sigma2 = linear_sem_start(ld, start.q, gen, ridge=ridge)
     params = start.params
-    szz, szy = suff_stats(ld, start.q.T.contiguous(), mean_field=True)
-    w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
     probs = torch.empty(k, n, dtype=torch.float64)
-    history: list[float] = []
-    acc_q = torch.zeros(k, n, dtype=torch.float64)
-    acc_w = torch.zeros_like(w)
-    acc_s2 = torch.zeros_like(sigma2)
-    acc_p: JudgeParams | None = None
-    converged = k == 0
-    averaging = 0
-    sweeps = 0
-    trace: list[torch.Tensor] = []
-    while averaging < num_average:
-        sweeps += 1
-        if k:
-            base, g = e_field(ld, w, sigma2)
-            uni = torch.rand(k, n, generator=gen, dtype=torch.float32)
-            prior = prior_logits(data, params, dec).T.contiguous()
-            gauss_seidel(zt, base, g, ld.sm, params.pi, block=block_size, uniforms=uni, probs=probs, entropy=False, prior=prior)
-        szz, szy = suff_stats(ld, zt, mean_field=False)
-        w, sigma2, e = m_step_linear(ld, szz, szy, ridge=ridge)
+
+    def step() -> tuple[float, torch.Tensor, tuple[torch.Tensor, ...]]:
+        nonlocal w, sigma2, params
+        _, _, _, w, sigma2, e = linear_gibbs_step(
+            ld,
+            zt,
+            w,
+            sigma2,
+            gen,
+            probs,
+            lambda: (params.pi, prior_logits(data, params, dec).T.contiguous()),
+            block_size=block_size,
+            ridge=ridge,
+        )
         if k:
             params = m_step_judges(data, probs.T, start, params)
         lp = float(expected_log_prior(data, probs.T, params, dec).sum()) if k else 0.0
-        history.append(_loglik(ld, sigma2, e) + lp)
-        trace.append(_flat(params))
-        if averaging == 0 and not converged:
-            converged = _window_stop(history, window, tol * n) or _eps_stable(trace, window, eps_tol)
-            if not converged and sweeps < max_sweeps:
-                continue
-        averaging += 1
-        acc_q += probs if k else 0.0
-        acc_w += w
-        acc_s2 += sigma2
-        acc_p = _add(acc_p, params)
-    assert acc_p is not None
-    q = (acc_q / num_average).T
-    params = _average(start, acc_p, num_average)
-    w = acc_w / num_average
-    sigma2 = acc_s2 / num_average
+        return _loglik(ld, sigma2, e) + lp, _flat(params), (probs, w, sigma2, params.pi, params.false_yes, params.false_no)
+
+    run = sem_average(
+        step, num_average=num_average, max_sweeps=max_sweeps, window=window, tol_total=tol * n, eps_tol=eps_tol,
+        converged=k == 0,
+    )
+    q_mean, w, sigma2, *rates = run.means
+    q = q_mean.T
+    params = _averaged(start, *rates)
     link = linear_link_from(w, k, torch.float64)
-    history.append(float(judges_bound(data, q, params, link, sigma2, dec).sum()))
+    run.bound_history.append(float(judges_bound(data, q, params, link, sigma2, dec).sum()))
     return EngineOutput(
         q=q,
         params=params,
         link=link.to(data.targets.dtype),
         sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        bound_history=run.bound_history,
+        converged=run.converged,
         engine="sem",
-        num_sweeps=sweeps,
-        info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
+        num_sweeps=run.num_sweeps,
+        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
     )
 
 
@@ -303,55 +283,36 @@ def _sem_any(
     trainer = LinkTrainer(module, data.targets_only(), seed=seed, **link_options)  # type: ignore[arg-type]
     n, k = data.num_items, data.num_features
     dec = start.decoupled
-    z = (torch.rand(n, k, generator=gen, dtype=torch.float64) < start.q).double()
+    z, sigma2 = link_sem_start(trainer, start.q, gen)
     params = start.params
-    trainer.pretrain(z)
-    sigma2 = trainer.residual_variance(z)
     floor = sigma2_floor(data.targets)
-    history: list[float] = []
-    acc_q = torch.zeros(n, k, dtype=torch.float64)
-    acc_s2 = torch.zeros_like(sigma2)
-    acc_p: JudgeParams | None = None
-    converged = k == 0
-    averaging = 0
-    sweeps = 0
     probs = torch.zeros(n, k, dtype=torch.float64)
-    while averaging < num_average:
-        sweeps += 1
-        prior = prior_logits(data, params, dec)
-        for j in range(k):  # Gibbs: one feature at a time, all items at once
-            logit = prior[:, j] + forced_logits(trainer, z, sigma2, features=[j])[:, 0]
-            p = torch.sigmoid(logit)
-            probs[:, j] = p
-            z[:, j] = (torch.rand(n, generator=gen, dtype=torch.float64) < p).double()
-        trainer.m_step(z)
-        sigma2 = torch.maximum(trainer.residual_variance(z), floor)
+
+    def step() -> tuple[float, None, tuple[torch.Tensor, ...]]:
+        nonlocal sigma2, params
+        sigma2 = link_gibbs_step(trainer, z, probs, prior_logits(data, params, dec), sigma2, gen, floor)
         params = m_step_judges(data, probs, start, params)
-        history.append(float(judges_bound(data, probs, params, module, sigma2, dec, seed=seed).sum()))
-        if averaging == 0 and not converged:
-            converged = _window_stop(history, window, tol * n)
-            if not converged and sweeps < max_sweeps:
-                continue
-        averaging += 1
-        acc_q += probs
-        acc_s2 += sigma2
-        acc_p = _add(acc_p, params)
-    assert acc_p is not None
-    q = acc_q / num_average
-    params = _average(start, acc_p, num_average)
-    sigma2 = acc_s2 / num_average
+        b = float(judges_bound(data, probs, params, module, sigma2, dec, seed=seed).sum())
+        return b, None, (probs, sigma2, params.pi, params.false_yes, params.false_no)
+
+    run = sem_average(
+        step, num_average=num_average, max_sweeps=max_sweeps, window=window, tol_total=tol * n, eps_tol=0.0,
+        converged=k == 0,
+    )
+    q, sigma2, *rates = run.means
+    params = _averaged(start, *rates)
     module.eval()
-    history.append(float(judges_bound(data, q, params, module, sigma2, dec, seed=seed).sum()))
+    run.bound_history.append(float(judges_bound(data, q, params, module, sigma2, dec, seed=seed).sum()))
     return EngineOutput(
         q=q,
         params=params,
         link=module,
         sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        bound_history=run.bound_history,
+        converged=run.converged,
         engine="sem",
-        num_sweeps=sweeps,
-        info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol},
+        num_sweeps=run.num_sweeps,
+        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol},
     )
 
 

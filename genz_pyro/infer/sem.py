@@ -30,6 +30,8 @@ result (and :func:`genz_pyro.infer.fit.fit` appends the comparable bound).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
@@ -37,6 +39,8 @@ from torch import nn
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import mean_field_bound
 from genz_pyro.infer.cavi import (
+    LinearData,
+    SweepSums,
     soft_prior,
     soft_step,
     bound_linear,
@@ -53,7 +57,15 @@ from genz_pyro.infer.result import FitResult, engine_result
 from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink
 
-__all__ = ["fit_sem"]
+__all__ = [
+    "SemRun",
+    "sem_average",
+    "linear_sem_start",
+    "linear_gibbs_step",
+    "link_sem_start",
+    "link_gibbs_step",
+    "fit_sem",
+]
 
 
 def _window_stop(history: list[float], window: int, tol_total: float) -> bool:
@@ -131,6 +143,136 @@ def fit_sem(
     return res
 
 
+@dataclass
+class SemRun:
+    """What :func:`sem_average` returns.
+
+    Attributes:
+        means: the step's averaged values over the last ``num_average`` sweeps, in its order.
+        bound_history: the per-sweep objective. converged: burn-in ended by its rule (not by
+            ``max_sweeps``). num_sweeps: burn-in plus averaging sweeps.
+    """
+
+    means: list[torch.Tensor]
+    bound_history: list[float]
+    converged: bool
+    num_sweeps: int
+
+
+def sem_average(
+    step: Callable[[], tuple[float, torch.Tensor | None, tuple[torch.Tensor, ...]]],
+    *,
+    num_average: int,
+    max_sweeps: int,
+    window: int,
+    tol_total: float,
+    eps_tol: float,
+    converged: bool,
+) -> SemRun:
+    """Burn-in, then averaging: the sweep bookkeeping shared by every SEM engine.
+
+    ``step()`` runs one sweep and returns ``(objective, trace, values)``: the per-sweep
+    objective (total nats), the flat ``[P]`` prior-side parameters for the ``eps_tol`` rule
+    (``None``: no such rule) and the tensors to average. Burn-in ends when ``converged`` (given:
+    nothing to learn), by :func:`_window_stop` (``tol_total`` nats) or :func:`_eps_stable`, or
+    after ``max_sweeps`` sweeps; the next ``num_average`` sweeps (the ending one included)
+    are averaged.
+    """
+    history: list[float] = []
+    trace: list[torch.Tensor] = []
+    acc: list[torch.Tensor] = []
+    averaging = 0
+    sweeps = 0
+    while averaging < num_average:
+        sweeps += 1
+        objective, flat, values = step()
+        history.append(objective)
+        if flat is not None:
+            trace.append(flat)
+        if averaging == 0 and not converged:
+            converged = _window_stop(history, window, tol_total) or _eps_stable(trace, window, eps_tol)
+            if not converged and sweeps < max_sweeps:
+                continue
+        averaging += 1
+        if not acc:
+            acc = [torch.zeros_like(v) for v in values]
+        for total, v in zip(acc, values):
+            total += v
+    return SemRun([total / num_average for total in acc], history, converged, sweeps)
+
+
+def linear_sem_start(
+    ld: LinearData, q: torch.Tensor, gen: torch.Generator, *, ridge: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(zt [K, N], W [P, D], sigma2 [D])``: ``z ~ Bernoulli(q [N, K])`` (transposed) and the
+    mean-field M step at ``q``."""
+    zt = (torch.rand(ld.k, ld.n, generator=gen, dtype=torch.float64) < q.T).double()
+    szz, szy = suff_stats(ld, q.T.contiguous(), mean_field=True)
+    w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
+    return zt, w, sigma2
+
+
+def linear_gibbs_step(
+    ld: LinearData,
+    zt: torch.Tensor,
+    w: torch.Tensor,
+    sigma2: torch.Tensor,
+    gen: torch.Generator,
+    probs: torch.Tensor,
+    field: Callable[[], tuple[torch.Tensor, torch.Tensor | None]],
+    *,
+    block_size: int,
+    ridge: float,
+) -> tuple[SweepSums | None, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """One linear-link SEM sweep: a blocked Gibbs draw of ``zt [K, N]`` (in place; the
+    conditionals go to ``probs [K, N]``), then the least-squares M step on the sample.
+
+    ``field()`` gives :func:`gauss_seidel`'s ``(eps, prior)`` (called only when ``K > 0``).
+
+    Returns:
+        ``(sums or None when K = 0, Szz, Szy, W [P, D], sigma2 [D], E [D])``.
+    """
+    sums = None
+    if ld.k:
+        base, g = e_field(ld, w, sigma2)
+        uni = torch.rand(ld.k, ld.n, generator=gen, dtype=torch.float32)
+        eps, prior = field()
+        sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs, entropy=False, prior=prior)
+    szz, szy = suff_stats(ld, zt, mean_field=False)
+    w, sigma2, e = m_step_linear(ld, szz, szy, ridge=ridge)
+    return sums, szz, szy, w, sigma2, e
+
+
+def link_sem_start(trainer: LinkTrainer, q: torch.Tensor, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(z [N, K], sigma2 [D])``: ``z ~ Bernoulli(q)``, the link pretrained at ``z`` and its
+    residual variance (no floor)."""
+    z = (torch.rand(*q.shape, generator=gen, dtype=torch.float64) < q).double()
+    trainer.pretrain(z)
+    return z, trainer.residual_variance(z)
+
+
+def link_gibbs_step(
+    trainer: LinkTrainer,
+    z: torch.Tensor,
+    probs: torch.Tensor,
+    prior: torch.Tensor,
+    sigma2: torch.Tensor,
+    gen: torch.Generator,
+    floor: torch.Tensor,
+) -> torch.Tensor:
+    """One SEM sweep for any link: Gibbs over the features (all items at once) of ``z [N, K]``
+    in place, the conditionals to ``probs [N, K]``, the prior log-odds ``prior [N, K]``; then
+    the link's M step at the sample. Returns the new ``sigma2 [D]`` (floored)."""
+    n, k = z.shape
+    for j in range(k):
+        logit = prior[:, j] + forced_logits(trainer, z, sigma2, features=[j])[:, 0]
+        p = torch.sigmoid(logit)
+        probs[:, j] = p
+        z[:, j] = (torch.rand(n, generator=gen, dtype=torch.float64) < p).double()
+    trainer.m_step(z)
+    return torch.maximum(trainer.residual_variance(z), floor)
+
+
 def _sem_linear(
     data: GenZData,
     start: Start,
@@ -145,70 +287,46 @@ def _sem_linear(
 ) -> FitResult:
     ld = prepare_linear(data)
     k, n = ld.k, ld.n
-    soft = data.is_soft
-    zt = (torch.rand(k, n, generator=gen, dtype=torch.float64) < start.q.T).double()
-    eps = start.eps.clone()
-    szz, szy = suff_stats(ld, start.q.T.contiguous(), mean_field=True)
-    w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
+    zt, w, sigma2 = linear_sem_start(ld, start.q, gen, ridge=ridge)
     probs = torch.empty(k, n, dtype=torch.float64)
-    history: list[float] = []
-    acc_q = torch.zeros(k, n, dtype=torch.float64)
-    acc_w = torch.zeros_like(w)
-    acc_s2 = torch.zeros_like(sigma2)
-    acc_eps = torch.zeros_like(eps)
-    converged = k == 0
-    averaging = 0
-    sweeps = 0
-    eps_trace: list[torch.Tensor] = []
-    while averaging < num_average:
-        sweeps += 1
-        ent = 0.0
-        agree = ld.c0
-        if k:
-            base, g = e_field(ld, w, sigma2)
-            uni = torch.rand(k, n, generator=gen, dtype=torch.float32)
-            sums = gauss_seidel(zt, base, g, ld.sm, eps, block=block_size, uniforms=uni, probs=probs, entropy=False,
-                                prior=soft_prior(data, eps))
-            agree = ld.c0 + sums.agree
-        szz, szy = suff_stats(ld, zt, mean_field=False)
-        w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
-        if soft and k:
+    eps = start.eps.clone()
+
+    def step() -> tuple[float, torch.Tensor, tuple[torch.Tensor, ...]]:
+        nonlocal w, sigma2, eps
+        sums, szz, szy, w, sigma2, _ = linear_gibbs_step(
+            ld, zt, w, sigma2, gen, probs, lambda: (eps, soft_prior(data, eps)), block_size=block_size, ridge=ridge
+        )
+        agree = ld.c0 if sums is None else ld.c0 + sums.agree
+        if data.is_soft and k:
             eps, prior = soft_step(data, probs.T, eps, start.learn)
-            history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent, prior=prior))
+            b = bound_linear(ld, w, sigma2, eps, szz, szy, agree, 0.0, prior=prior)
         else:
             eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
-            history.append(bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent))
-        eps_trace.append(eps)
-        if averaging == 0 and not converged:
-            converged = _window_stop(history, window, tol * n) or _eps_stable(eps_trace, window, eps_tol)
-            if not converged and sweeps < max_sweeps:
-                continue
-        averaging += 1
-        acc_q += probs if k else 0.0
-        acc_w += w
-        acc_s2 += sigma2
-        acc_eps += eps
-    dtype = data.targets.dtype
-    q = (acc_q / num_average).T
-    eps = torch.where(start.learn, acc_eps / num_average, start.eps)
-    w = acc_w / num_average
-    sigma2 = acc_s2 / num_average
+            b = bound_linear(ld, w, sigma2, eps, szz, szy, agree, 0.0)
+        return b, eps, (probs, w, sigma2, eps)
+
+    run = sem_average(
+        step, num_average=num_average, max_sweeps=max_sweeps, window=window, tol_total=tol * n, eps_tol=eps_tol,
+        converged=k == 0,
+    )
+    q_mean, w, sigma2, eps_mean = run.means
+    q = q_mean.T
+    eps = torch.where(start.learn, eps_mean, start.eps)
     link = linear_link_from(w, k, torch.float64)
-    final = float(mean_field_bound(data, q, eps, link, sigma2).sum())
-    history.append(final)
+    run.bound_history.append(float(mean_field_bound(data, q, eps, link, sigma2).sum()))
     return engine_result(
         data,
         start,
         q=q,
         eps=eps,
-        link=link.to(dtype),
+        link=link.to(data.targets.dtype),
         sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        bound_history=run.bound_history,
+        converged=run.converged,
         wall_time=0.0,
         engine="sem",
-        num_sweeps=sweeps,
-        info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
+        num_sweeps=run.num_sweeps,
+        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
     )
 
 
@@ -226,52 +344,32 @@ def _sem_any(
 ) -> FitResult:
     trainer = LinkTrainer(module, data, seed=seed, **link_options)  # type: ignore[arg-type]
     n, k = data.judgments.shape
-    z = (torch.rand(n, k, generator=gen, dtype=torch.float64) < start.q).double()
+    z, sigma2 = link_sem_start(trainer, start.q, gen)
     eps = start.eps.clone()
-    trainer.pretrain(z)
-    sigma2 = trainer.residual_variance(z)
     floor = sigma2_floor(data.targets)
     mask = torch.ones(n, k, dtype=torch.float64) if data.missing is None else (~data.missing).double()
     s = data.judgments.double()
-    soft = data.is_soft
     count = mask.sum(0)
-    history: list[float] = []
-    acc_q = torch.zeros(n, k, dtype=torch.float64)
-    acc_eps = torch.zeros_like(eps)
-    acc_s2 = torch.zeros_like(sigma2)
-    converged = k == 0
-    averaging = 0
-    sweeps = 0
     probs = torch.zeros(n, k, dtype=torch.float64)
-    while averaging < num_average:
-        sweeps += 1
-        prior = data.prior_logits(eps).double()
-        for j in range(k):  # Gibbs: one feature at a time, all items at once
-            logit = prior[:, j] + forced_logits(trainer, z, sigma2, features=[j])[:, 0]
-            p = torch.sigmoid(logit)
-            probs[:, j] = p
-            z[:, j] = (torch.rand(n, generator=gen, dtype=torch.float64) < p).double()
-        trainer.m_step(z)
-        sigma2 = torch.maximum(trainer.residual_variance(z), floor)
-        if soft:
+
+    def step() -> tuple[float, None, tuple[torch.Tensor, ...]]:
+        nonlocal sigma2, eps
+        sigma2 = link_gibbs_step(trainer, z, probs, data.prior_logits(eps).double(), sigma2, gen, floor)
+        if data.is_soft:
             eps = soft_update_eps(probs, s, mask, eps, start.learn)
         else:
             disagree = (mask * (probs * (1 - s) + (1 - probs) * s)).sum(0)
             eps = update_eps(disagree, count, eps, start.learn)
-        history.append(float(mean_field_bound(data, probs, eps, module, sigma2, seed=seed).sum()))
-        if averaging == 0 and not converged:
-            converged = _window_stop(history, window, tol * n)
-            if not converged and sweeps < max_sweeps:
-                continue
-        averaging += 1
-        acc_q += probs
-        acc_eps += eps
-        acc_s2 += sigma2
-    q = acc_q / num_average
-    eps = torch.where(start.learn, acc_eps / num_average, start.eps)
-    sigma2 = acc_s2 / num_average
+        return float(mean_field_bound(data, probs, eps, module, sigma2, seed=seed).sum()), None, (probs, eps, sigma2)
+
+    run = sem_average(
+        step, num_average=num_average, max_sweeps=max_sweeps, window=window, tol_total=tol * n, eps_tol=0.0,
+        converged=k == 0,
+    )
+    q, eps_mean, sigma2 = run.means
+    eps = torch.where(start.learn, eps_mean, start.eps)
     module.eval()
-    history.append(float(mean_field_bound(data, q, eps, module, sigma2, seed=seed).sum()))
+    run.bound_history.append(float(mean_field_bound(data, q, eps, module, sigma2, seed=seed).sum()))
     return engine_result(
         data,
         start,
@@ -279,10 +377,10 @@ def _sem_any(
         eps=eps,
         link=module,
         sigma2=sigma2,
-        bound_history=history,
-        converged=converged,
+        bound_history=run.bound_history,
+        converged=run.converged,
         wall_time=0.0,
         engine="sem",
-        num_sweeps=sweeps,
-        info={"num_average": num_average, "burn_in": sweeps - num_average, "tol_per_item": tol},
+        num_sweeps=run.num_sweeps,
+        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol},
     )
