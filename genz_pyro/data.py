@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-__all__ = ["GenZData", "as_float_tensor"]
+__all__ = ["TargetDims", "GenZData", "as_float_tensor"]
 
 
 def as_float_tensor(value: Any, *, name: str, ndim: int | None = None) -> torch.Tensor:
@@ -41,8 +41,26 @@ def as_float_tensor(value: Any, *, name: str, ndim: int | None = None) -> torch.
     return t
 
 
+class TargetDims:
+    """``target_dim`` and ``covariate_dim`` of a data class with ``targets [N, D]`` and
+    ``covariates [N, C] | None`` (:class:`GenZData`, :class:`~genz_pyro.judge_data.JudgesData`)."""
+
+    targets: torch.Tensor
+    covariates: torch.Tensor | None
+
+    @property
+    def target_dim(self) -> int:
+        """D."""
+        return int(self.targets.shape[1])
+
+    @property
+    def covariate_dim(self) -> int:
+        """C (0 when there are no covariates)."""
+        return 0 if self.covariates is None else int(self.covariates.shape[1])
+
+
 @dataclass(frozen=True)
-class GenZData:
+class GenZData(TargetDims):
     """The observed part of a GenZ model.
 
     Attributes:
@@ -185,16 +203,6 @@ class GenZData:
     def num_features(self) -> int:
         """K."""
         return int(self.judgments.shape[1])
-
-    @property
-    def target_dim(self) -> int:
-        """D."""
-        return int(self.targets.shape[1])
-
-    @property
-    def covariate_dim(self) -> int:
-        """C (0 when there are no covariates)."""
-        return 0 if self.covariates is None else int(self.covariates.shape[1])
 
     @property
     def is_soft(self) -> bool:

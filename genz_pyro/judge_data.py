@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from genz_pyro.data import GenZData, as_float_tensor
+from genz_pyro.data import GenZData, TargetDims, as_float_tensor
 
 __all__ = ["JudgesData"]
 
@@ -54,7 +54,7 @@ def _stack_answers(answers: Any) -> tuple[torch.Tensor, tuple[str, ...] | None]:
 
 
 @dataclass(frozen=True)
-class JudgesData:
+class JudgesData(TargetDims):
     """The observed part of the several-judges model.
 
     Attributes:
@@ -174,16 +174,6 @@ class JudgesData:
     def num_judges(self) -> int:
         """J."""
         return int(self.answers.shape[2])
-
-    @property
-    def target_dim(self) -> int:
-        """D."""
-        return int(self.targets.shape[1])
-
-    @property
-    def covariate_dim(self) -> int:
-        """C (0 when there are no covariates)."""
-        return 0 if self.covariates is None else int(self.covariates.shape[1])
 
     @cached_property
     def is_soft(self) -> bool:

@@ -336,6 +336,10 @@ class CaviRun(Generic[S]):
     converged: bool
     num_sweeps: int
 
+    def info(self, tol: float, block_size: int, ridge: float) -> dict:
+        """The engines' ``info`` dict."""
+        return {"bound_start": self.bound_start, "tol_per_item": tol, "block_size": block_size, "ridge": ridge}
+
 
 def cavi_sweeps(
     ld: LinearData,
@@ -458,5 +462,5 @@ def fit_cavi(
         wall_time=time.perf_counter() - t0,
         engine="cavi",
         num_sweeps=run.num_sweeps,
-        info={"bound_start": run.bound_start, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
+        info=run.info(tol, block_size, ridge),
     )

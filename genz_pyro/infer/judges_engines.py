@@ -22,6 +22,7 @@ one-judge bound by the constant ``count log 1/2``: the fit is today's fit (teste
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -47,31 +48,25 @@ __all__ = ["EngineOutput", "judges_bound", "judges_cavi", "judges_sem", "judges_
 _LOG_2PI = math.log(2.0 * math.pi)
 
 
+@dataclass
 class EngineOutput:
-    """What a judges engine hands to :func:`genz_pyro.infer.judges.fit_judges` (float64)."""
+    """What a judges engine hands to :func:`genz_pyro.infer.judges.fit_judges` (float64).
 
-    def __init__(
-        self,
-        *,
-        q: torch.Tensor,
-        params: JudgeParams,
-        link: nn.Module,
-        sigma2: torch.Tensor,
-        bound_history: list[float],
-        converged: bool,
-        engine: str,
-        num_sweeps: int,
-        info: dict,
-    ) -> None:
-        self.q = q
-        self.params = params
-        self.link = link
-        self.sigma2 = sigma2
-        self.bound_history = bound_history
-        self.converged = converged
-        self.engine = engine
-        self.num_sweeps = num_sweeps
-        self.info = info
+    Attributes:
+        q: ``[N, K]`` posterior. params: the judges' parameters. link: the fitted link.
+        sigma2: ``[D]``. bound_history, converged, engine, num_sweeps, info: as
+        :class:`~genz_pyro.infer.judges.JudgesFit`.
+    """
+
+    q: torch.Tensor
+    params: JudgeParams
+    link: nn.Module
+    sigma2: torch.Tensor
+    bound_history: list[float]
+    converged: bool
+    engine: str
+    num_sweeps: int
+    info: dict
 
 
 def judges_bound(
@@ -155,7 +150,7 @@ def judges_cavi(
         converged=run.converged,
         engine="cavi",
         num_sweeps=run.num_sweeps,
-        info={"bound_start": run.bound_start, "tol_per_item": tol, "block_size": block_size, "ridge": ridge},
+        info=run.info(tol, block_size, ridge),
     )
 
 
@@ -264,7 +259,7 @@ def _sem_linear(
         converged=run.converged,
         engine="sem",
         num_sweeps=run.num_sweeps,
-        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
+        info=run.info(tol, ridge=ridge),
     )
 
 
@@ -312,7 +307,7 @@ def _sem_any(
         converged=run.converged,
         engine="sem",
         num_sweeps=run.num_sweeps,
-        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol},
+        info=run.info(tol),
     )
 
 

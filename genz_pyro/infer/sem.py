@@ -157,6 +157,11 @@ class SemRun:
     bound_history: list[float]
     converged: bool
     num_sweeps: int
+    num_average: int
+
+    def info(self, tol: float, **extra: object) -> dict:
+        """The engines' ``info`` dict: ``num_average``, ``burn_in``, ``tol_per_item`` and ``extra``."""
+        return {"num_average": self.num_average, "burn_in": self.num_sweeps - self.num_average, "tol_per_item": tol, **extra}
 
 
 def sem_average(
@@ -198,7 +203,7 @@ def sem_average(
             acc = [torch.zeros_like(v) for v in values]
         for total, v in zip(acc, values):
             total += v
-    return SemRun([total / num_average for total in acc], history, converged, sweeps)
+    return SemRun([total / num_average for total in acc], history, converged, sweeps, num_average)
 
 
 def linear_sem_start(
@@ -326,7 +331,7 @@ def _sem_linear(
         wall_time=0.0,
         engine="sem",
         num_sweeps=run.num_sweeps,
-        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol, "ridge": ridge},
+        info=run.info(tol, ridge=ridge),
     )
 
 
@@ -382,5 +387,5 @@ def _sem_any(
         wall_time=0.0,
         engine="sem",
         num_sweeps=run.num_sweeps,
-        info={"num_average": num_average, "burn_in": run.num_sweeps - num_average, "tol_per_item": tol},
+        info=run.info(tol),
     )
