@@ -22,7 +22,7 @@ one-judge bound by the constant ``count log 1/2``: the fit is today's fit (teste
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -38,10 +38,9 @@ from genz_pyro.infer.cavi import (
 )
 from genz_pyro.infer.em import LinkTrainer, em_sweeps, init_link
 from genz_pyro.infer.judge_rates import JudgeParams, JudgesStart, expected_log_prior, m_step_judges, prior_logits
-from genz_pyro.infer.sem import link_gibbs_step, link_sem_start, linear_gibbs_step, linear_sem_start, sem_average
+from genz_pyro.infer.sem import sem_link, link_gibbs_step, link_sem_start, linear_gibbs_step, linear_sem_start, sem_average
 from genz_pyro.infer.start import sigma2_floor
 from genz_pyro.judge_data import JudgesData
-from genz_pyro.models.links import LinearLink
 
 __all__ = ["EngineOutput", "judges_bound", "judges_cavi", "judges_sem", "judges_em"]
 
@@ -172,23 +171,12 @@ def judges_sem(
 ) -> EngineOutput:
     """Stochastic EM (options as :func:`~.sem.fit_sem`; ``eps_tol`` applies to pi and every rate)."""
     gen = torch.Generator().manual_seed(int(seed))
-    base_data = data.targets_only()
-    module = init_link(link, base_data, seed=seed)
-    if isinstance(module, LinearLink) and not link_options:
+    module = sem_link(link, data.targets_only(), seed=seed, ridge=ridge, link_options=link_options)
+    if module is None:
         if warm_sweeps > 0 and data.num_features:
             warm = judges_cavi(data, start, max_sweeps=warm_sweeps, tol=0.0, block_size=block_size, ridge=ridge)
-            start = JudgesStart(
-                params=warm.params,
-                q=warm.q,
-                decoupled=start.decoupled,
-                learn_pi=start.learn_pi,
-                learn_rates=start.learn_rates,
-                shared=start.shared,
-                symmetric=start.symmetric,
-            )
+            start = replace(start, params=warm.params, q=warm.q)
         return _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size, eps_tol, ridge)
-    if ridge:
-        raise ValueError(f"ridge: only the linear link has a closed-form ridge; got link={link!r} (use weight decay)")
     return _sem_any(data, start, module, gen, max_sweeps, tol, num_average, window, seed, link_options)
 
 

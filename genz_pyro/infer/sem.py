@@ -58,6 +58,7 @@ from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_e
 from genz_pyro.models.links import LinearLink
 
 __all__ = [
+    "sem_link",
     "SemRun",
     "sem_average",
     "linear_sem_start",
@@ -86,6 +87,23 @@ def _eps_stable(trace: list[torch.Tensor], window: int, eps_tol: float) -> bool:
     last = torch.stack(trace[-window:]).mean(0)
     before = torch.stack(trace[-2 * window : -window]).mean(0)
     return float((last - before).abs().max()) < eps_tol
+
+
+def sem_link(
+    link: str | nn.Module, data: GenZData, *, seed: int, ridge: float, link_options: dict
+) -> nn.Module | None:
+    """``None`` when SEM takes the closed-form linear path (a linear link without link
+    options), else the link module to train (built by :func:`~.em.init_link` under ``seed``).
+
+    Raises:
+        ValueError: ``ridge`` with a link that has no closed-form M step.
+    """
+    module = init_link(link, data, seed=seed)
+    if isinstance(module, LinearLink) and not link_options:
+        return None
+    if ridge:
+        raise ValueError(f"ridge: only the linear link has a closed-form ridge; got link={link!r} (use weight decay)")
+    return module
 
 
 def fit_sem(
@@ -129,15 +147,13 @@ def fit_sem(
     """
     t0 = time.perf_counter()
     gen = torch.Generator().manual_seed(int(seed))
-    module = init_link(link, data, seed=seed)
-    if isinstance(module, LinearLink) and not link_options:
+    module = sem_link(link, data, seed=seed, ridge=ridge, link_options=link_options)
+    if module is None:
         if warm_sweeps > 0 and data.num_features:
             warm = fit_cavi(data, start, max_sweeps=warm_sweeps, tol=0.0, block_size=block_size, ridge=ridge)
             start = Start(eps=warm.eps.double(), decoupled=start.decoupled, q=warm.q.double(), learn=start.learn)
         res = _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size, eps_tol, ridge)
     else:
-        if ridge:
-            raise ValueError(f"ridge: only the linear link has a closed-form ridge; got link={link!r} (use weight decay)")
         res = _sem_any(data, start, module, gen, max_sweeps, tol, num_average, window, seed, link_options)
     res.wall_time = time.perf_counter() - t0
     return res
