@@ -32,7 +32,7 @@ import torch
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import bernoulli_entropy, bernoulli_entropy_from_logit, expected_log_prior
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
+from genz_pyro.infer.start import Start, eps_log_prior, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink
 
 __all__ = [
@@ -287,12 +287,15 @@ def soft_prior(data: GenZData, eps: torch.Tensor) -> torch.Tensor | None:
     return data.prior_logits(eps.double()).double().T.contiguous()
 
 
-def soft_step(data: GenZData, q: torch.Tensor, eps: torch.Tensor, learn: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """Soft judgments: the eps M step at ``q [N, K]`` (:func:`~genz_pyro.infer.start.soft_update_eps`)
-    and the summed expected log prior at the new eps (for :func:`bound_linear`)."""
+def soft_step(
+    data: GenZData, q: torch.Tensor, eps: torch.Tensor, learn: torch.Tensor, eps_prior: float = 0.0
+) -> tuple[torch.Tensor, float]:
+    """Soft judgments: the eps M step at ``q [N, K]`` (:func:`~genz_pyro.infer.start.soft_update_eps`,
+    the MAP under a ``Beta(1 + eps_prior, 1 + eps_prior)`` prior) and the summed expected log
+    prior of ``z`` at the new eps (for :func:`bound_linear`)."""
     s = data.judgments.double()
     mask = torch.ones_like(s) if data.missing is None else (~data.missing).double()
-    eps = soft_update_eps(q, s, mask, eps, learn)
+    eps = soft_update_eps(q, s, mask, eps, learn, prior=eps_prior)
     return eps, float(expected_log_prior(q, s, eps, data.missing).sum())
 
 
@@ -432,11 +435,14 @@ def fit_cavi(
     def m_step(eps: torch.Tensor, agree: torch.Tensor, ent: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         szz, szy = suff_stats(ld, qt, mean_field=True)
         w, sigma2, _ = m_step_linear(ld, szz, szy, ridge=ridge)
+        lp = start.eps_prior
         if data.is_soft:
-            eps, prior = soft_step(data, qt.T, eps, start.learn)
-            return w, sigma2, eps, bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent, prior=prior)
-        eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
-        return w, sigma2, eps, bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent)
+            eps, prior = soft_step(data, qt.T, eps, start.learn, lp)
+            b = bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent, prior=prior)
+        else:
+            eps = update_eps(ld.count - agree, ld.count, eps, start.learn, lp)
+            b = bound_linear(ld, w, sigma2, eps, szz, szy, agree, ent)
+        return w, sigma2, eps, b + eps_log_prior(eps, start.learn, lp)
 
     run = cavi_sweeps(
         ld,

@@ -37,7 +37,7 @@ from torch import nn
 from genz_pyro.data import GenZData
 from genz_pyro.infer.bound import link_dtype, mean_field_bound
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
+from genz_pyro.infer.start import Start, eps_log_prior, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink, make_link
 
 S = TypeVar("S")
@@ -362,9 +362,9 @@ def fit_em(
 
     def m_step(eps: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
         if data.is_soft:
-            return soft_update_eps(q, s, mask, eps, start.learn)
+            return soft_update_eps(q, s, mask, eps, start.learn, prior=start.eps_prior)
         disagree = (mask * (q * (1 - s) + (1 - q) * s)).sum(0)
-        return update_eps(disagree, count, eps, start.learn)
+        return update_eps(disagree, count, eps, start.learn, start.eps_prior)
 
     run = em_sweeps(
         trainer,
@@ -375,7 +375,7 @@ def fit_em(
         m_step=m_step,
         bound=lambda q, eps, sigma2: float(
             mean_field_bound(data, q, eps, module, sigma2, num_samples=bound_samples, seed=seed).sum()
-        ),
+        ) + eps_log_prior(eps, start.learn, start.eps_prior),
         at=at,
         max_sweeps=max_sweeps,
         tol=tol,

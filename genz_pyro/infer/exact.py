@@ -44,7 +44,7 @@ from torch import nn
 from genz_pyro.data import GenZData
 from genz_pyro.infer.cavi import LinearData, linear_link_from, m_step_linear, prepare_linear
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, update_eps
+from genz_pyro.infer.start import Start, eps_log_prior, sigma2_floor, update_eps
 from genz_pyro.models.links import LinearLink
 
 __all__ = ["MAX_EXACT_FEATURES", "configurations", "fit_exact"]
@@ -179,10 +179,10 @@ def _fit_linear(data: GenZData, start: Start, *, max_sweeps: int, tol: float, ch
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
         q, mass, log_ev = _linear_e_step(ld, w, sigma2, eps, c, chunk)
-        history.append(log_ev)
+        history.append(log_ev + eps_log_prior(eps, start.learn, start.eps_prior))
         qt = q.T.contiguous()
         w, sigma2, _ = m_step_linear(ld, *_assemble(ld, c.T @ (mass[:, None] * c), qt))
-        eps = update_eps(ld.count - ld.c0 - (ld.sm * qt).sum(1), ld.count, eps, start.learn)
+        eps = update_eps(ld.count - ld.c0 - (ld.sm * qt).sum(1), ld.count, eps, start.learn, start.eps_prior)
         if k == 0 or (sweeps > 1 and history[-1] - history[-2] < tol * ld.n):
             converged = True
             break
@@ -303,10 +303,10 @@ def _fit_generic(
     sweeps = 0
     for sweeps in range(1, max_sweeps + 1):
         p, log_ev = e_step(sigma2)
-        history.append(log_ev)
+        history.append(log_ev + eps_log_prior(eps, start.learn, start.eps_prior))
         q = p.double() @ c
         sigma2 = m_step(p, m_epochs, sigma2)
-        eps = update_eps(ld.count - ld.c0 - (ld.sm * q.T).sum(1), ld.count, eps, start.learn)
+        eps = update_eps(ld.count - ld.c0 - (ld.sm * q.T).sum(1), ld.count, eps, start.learn, start.eps_prior)
         if k == 0 and opt is None or (sweeps > 1 and abs(history[-1] - history[-2]) < tol * n):
             converged = True
             break

@@ -65,10 +65,10 @@ from genz_pyro.infer.em import LinkTrainer, fit_em, forced_logits
 from genz_pyro.infer.moments import fit_moments, moments_applicable
 from genz_pyro.infer.result import FitResult
 from genz_pyro.infer.sem import fit_sem
-from genz_pyro.infer.start import prepare_start
+from genz_pyro.infer.start import Start, eps_log_prior, prepare_start
 from genz_pyro.models.links import LinearLink
 
-__all__ = ["ENGINES", "SOFT_REFUSED", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "MOMENTS_MAX_SCALE_RATIO", "default_engine", "fit", "posterior"]
+__all__ = ["ENGINES", "SOFT_REFUSED", "SOFT_EPS_PRIOR", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "MOMENTS_MAX_SCALE_RATIO", "default_engine", "fit", "posterior"]
 
 ENGINES = ("sem", "cavi", "em", "svi", "exact", "moments")
 #: Engines that refuse soft judgments, and why.
@@ -76,6 +76,9 @@ SOFT_REFUSED = {
     "exact": "its E step tabulates the prior from the sign 2 s - 1",
     "moments": "its moment equations are those of binary judgments",
 }
+#: ``fit``'s default ``eps_prior`` for soft judgments (a ``Beta(1.3, 1.3)`` prior on eps: 0.3
+#: pseudo-disagreements and 0.3 pseudo-agreements; tests/local/test_quality.py).
+SOFT_EPS_PRIOR = 0.3
 DEFAULT_ENGINE = "sem"
 """The default engine wherever :func:`default_engine` does not choose ``"moments"``."""
 MOMENTS_MIN_ITEMS = 10_000
@@ -127,6 +130,7 @@ def fit(
     max_sweeps: int = 200,
     tol: float | None = None,
     seed: int = 0,
+    eps_prior: float | None = None,
     **engine_options: Any,
 ) -> FitResult:
     """Fit the GenZ model to ``data``.
@@ -148,6 +152,15 @@ def fit(
         max_sweeps: cap on sweeps (SEM: on burn-in sweeps; SVI: its own sweeps/steps).
         tol: stopping tolerance in nats per item (engine default when None).
         seed: seed of every random choice (sampler, link initialisation, mini-batches).
+        eps_prior: strength ``a >= 0`` of a symmetric ``Beta(1 + a, 1 + a)`` prior on each
+            learned eps: the M step is the MAP ``(disagreements + a) / (items + 2 a)`` and the
+            bound gains ``a sum_k log(eps_k (1 - eps_k))``. ``None`` (default):
+            :data:`SOFT_EPS_PRIOR` for soft judgments, 0 (the paper's maximum likelihood) for
+            hard ones. Soft judgments identify eps only weakly (a near-constant ``P(yes)``
+            makes eps a base rate, and an unused feature's eps drifts); the prior settles an
+            eps the data leave open at 0.5 (the judge is not trusted) and costs an exact judge
+            ``a / N``. Engines ``"sem"``, ``"cavi"``, ``"em"``, ``"exact"`` and ``"svi"`` (a
+            ``pyro.factor`` in the model) take it; ``"moments"`` refuses ``a > 0``.
         engine_options: passed to the engine (see :func:`~genz_pyro.infer.cavi.fit_cavi`,
             :func:`~genz_pyro.infer.em.fit_em`, :func:`~genz_pyro.infer.sem.fit_sem`).
 
@@ -163,17 +176,23 @@ def fit(
         raise ValueError(f"engine: unknown engine {name!r}; use one of {', '.join(ENGINES)} (or None for the default)")
     if max_sweeps < 1:
         raise ValueError(f"max_sweeps: must be >= 1, got {max_sweeps}")
-    start = prepare_start(data, eps=eps, decoupled=decoupled, learn_eps=learn_eps, q_init=q_init)
+    if eps_prior is None:
+        eps_prior = SOFT_EPS_PRIOR if data.is_soft else 0.0
+    start = prepare_start(data, eps=eps, decoupled=decoupled, learn_eps=learn_eps, q_init=q_init,
+                          eps_prior=eps_prior)
     if data.is_soft and name in SOFT_REFUSED:
         raise ValueError(
             f"engine: {name!r} assumes hard 0/1 judgments ({SOFT_REFUSED[name]}); with soft judgments P(yes) "
             "use engine='sem', 'cavi', 'em' or 'svi' (or threshold the judgments, s > 0.5)"
         )
+    if start.eps_prior and name == "moments":
+        raise ValueError(f"eps_prior: the 'moments' engine has no prior on eps; use engine='sem' or 'cavi', or "
+                         f"eps_prior=0 (got {eps_prior!r})")
     if name is None and data.is_soft:
         name = DEFAULT_ENGINE  # the moments assume hard judgments
     if name is None:
-        # engine options are meant for SEM: they keep it
-        name = DEFAULT_ENGINE if engine_options else default_engine(data, link, start.decoupled)
+        # engine options are SEM's, and so is a prior on eps (the moments have none)
+        name = DEFAULT_ENGINE if engine_options or start.eps_prior else default_engine(data, link, start.decoupled)
         if name == "moments":
             try:
                 return fit_moments(data, start, max_sweeps=max_sweeps, **({} if tol is None else {"tol": tol}))
@@ -202,7 +221,7 @@ def fit(
                 "engine: 'svi' is not available (genz_pyro.infer.svi.fit_svi could not be imported: "
                 f"{exc}); use engine='sem', 'cavi' or 'em'"
             ) from exc
-        return fit_svi(
+        res = fit_svi(
             data,
             link=link,
             eps=start.eps,
@@ -211,16 +230,20 @@ def fit(
             q_init=start.q,
             max_sweeps=max_sweeps,
             seed=seed,
+            eps_prior=start.eps_prior,
             **opts,
         )
+        if start.eps_prior:
+            res.info["eps_prior"] = start.eps_prior
+        return res
     if name == "em":
         res = fit_em(data, start, link=link, max_sweeps=max_sweeps, seed=seed, **opts)
     else:
         res = fit_sem(data, start, link=link, max_sweeps=max_sweeps, seed=seed, **opts)
-    return _comparable_bound(res, data)
+    return _comparable_bound(res, data, start)
 
 
-def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 1, sweeps: int = 10) -> FitResult:
+def _comparable_bound(res: FitResult, data: GenZData, start: Start, rounds: int = 1, sweeps: int = 10) -> FitResult:
     """Append the bound at the fitted link and eps with ``q`` re-optimised (mean-field E step).
 
     For the linear link ``sigma2`` is then re-optimised too (closed form given ``q`` and ``W``;
@@ -244,6 +267,7 @@ def _comparable_bound(res: FitResult, data: GenZData, rounds: int = 1, sweeps: i
             e = ld.yy - 2.0 * (w * szy).sum(0) + (w * (szz @ w)).sum(0)
             sigma2 = torch.maximum(e / ld.n, ld.floor)
     b = float(mean_field_bound(data, q, res.eps, res.link, sigma2, seed=0).sum())
+    b += eps_log_prior(res.eps.double(), start.learn, start.eps_prior)
     res.info["bound_own_q"] = own
     res.bound_history.append(b)
     return res

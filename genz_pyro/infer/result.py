@@ -93,5 +93,5 @@ def engine_result(
         engine=engine,
         num_sweeps=num_sweeps,
         feature_names=data.feature_names,
-        info=info,
+        info={**info, "eps_prior": start.eps_prior} if start.eps_prior else info,
     )

@@ -30,7 +30,7 @@ result (and :func:`genz_pyro.infer.fit.fit` appends the comparable bound).
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import torch
@@ -54,7 +54,7 @@ from genz_pyro.infer.cavi import (
 )
 from genz_pyro.infer.em import LinkTrainer, forced_logits, init_link
 from genz_pyro.infer.result import FitResult, engine_result
-from genz_pyro.infer.start import Start, sigma2_floor, soft_update_eps, update_eps
+from genz_pyro.infer.start import Start, eps_log_prior, sigma2_floor, soft_update_eps, update_eps
 from genz_pyro.models.links import LinearLink
 
 __all__ = [
@@ -151,7 +151,7 @@ def fit_sem(
     if module is None:
         if warm_sweeps > 0 and data.num_features:
             warm = fit_cavi(data, start, max_sweeps=warm_sweeps, tol=0.0, block_size=block_size, ridge=ridge)
-            start = Start(eps=warm.eps.double(), decoupled=start.decoupled, q=warm.q.double(), learn=start.learn)
+            start = replace(start, eps=warm.eps.double(), q=warm.q.double())
         res = _sem_linear(data, start, gen, max_sweeps, tol, num_average, window, block_size, eps_tol, ridge)
     else:
         res = _sem_any(data, start, module, gen, max_sweeps, tol, num_average, window, seed, link_options)
@@ -319,12 +319,12 @@ def _sem_linear(
         )
         agree = ld.c0 if sums is None else ld.c0 + sums.agree
         if data.is_soft and k:
-            eps, prior = soft_step(data, probs.T, eps, start.learn)
+            eps, prior = soft_step(data, probs.T, eps, start.learn, start.eps_prior)
             b = bound_linear(ld, w, sigma2, eps, szz, szy, agree, 0.0, prior=prior)
         else:
-            eps = update_eps(ld.count - agree, ld.count, eps, start.learn)
+            eps = update_eps(ld.count - agree, ld.count, eps, start.learn, start.eps_prior)
             b = bound_linear(ld, w, sigma2, eps, szz, szy, agree, 0.0)
-        return b, eps, (probs, w, sigma2, eps)
+        return b + eps_log_prior(eps, start.learn, start.eps_prior), eps, (probs, w, sigma2, eps)
 
     run = sem_average(
         step, num_average=num_average, max_sweeps=max_sweeps, window=window, tol_total=tol * n, eps_tol=eps_tol,
@@ -334,7 +334,8 @@ def _sem_linear(
     q = q_mean.T
     eps = torch.where(start.learn, eps_mean, start.eps)
     link = linear_link_from(w, k, torch.float64)
-    run.bound_history.append(float(mean_field_bound(data, q, eps, link, sigma2).sum()))
+    run.bound_history.append(float(mean_field_bound(data, q, eps, link, sigma2).sum())
+                             + eps_log_prior(eps, start.learn, start.eps_prior))
     return engine_result(
         data,
         start,
@@ -377,11 +378,12 @@ def _sem_any(
         nonlocal sigma2, eps
         sigma2 = link_gibbs_step(trainer, z, probs, data.prior_logits(eps).double(), sigma2, gen, floor)
         if data.is_soft:
-            eps = soft_update_eps(probs, s, mask, eps, start.learn)
+            eps = soft_update_eps(probs, s, mask, eps, start.learn, prior=start.eps_prior)
         else:
             disagree = (mask * (probs * (1 - s) + (1 - probs) * s)).sum(0)
-            eps = update_eps(disagree, count, eps, start.learn)
-        return float(mean_field_bound(data, probs, eps, module, sigma2, seed=seed).sum()), None, (probs, eps, sigma2)
+            eps = update_eps(disagree, count, eps, start.learn, start.eps_prior)
+        b = float(mean_field_bound(data, probs, eps, module, sigma2, seed=seed).sum())
+        return b + eps_log_prior(eps, start.learn, start.eps_prior), None, (probs, eps, sigma2)
 
     run = sem_average(
         step, num_average=num_average, max_sweeps=max_sweeps, window=window, tol_total=tol * n, eps_tol=0.0,
@@ -390,7 +392,8 @@ def _sem_any(
     q, eps_mean, sigma2 = run.means
     eps = torch.where(start.learn, eps_mean, start.eps)
     module.eval()
-    run.bound_history.append(float(mean_field_bound(data, q, eps, module, sigma2, seed=seed).sum()))
+    run.bound_history.append(float(mean_field_bound(data, q, eps, module, sigma2, seed=seed).sum())
+                             + eps_log_prior(eps, start.learn, start.eps_prior))
     return engine_result(
         data,
         start,

@@ -8,6 +8,7 @@ rebuild the numbers 0..511 exactly) drives the residual, and so the variance, to
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,8 @@ __all__ = [
     "SIGMA2_FLOOR",
     "Start",
     "prepare_start",
+    "check_eps_prior",
+    "eps_log_prior",
     "sigma2_floor",
     "soft_disagreement",
     "soft_update_eps",
@@ -40,12 +43,16 @@ class Start:
         decoupled: ``[K]`` bool.
         q: ``[N, K]`` initial posterior.
         learn: ``[K]`` bool, True where eps is re-estimated (learn_eps and not decoupled).
+        eps_prior: strength ``a >= 0`` of the symmetric ``Beta(1 + a, 1 + a)`` prior on each
+            learned eps (0: none, the paper's maximum likelihood); the M step is then the MAP
+            (:func:`update_eps`) and the engines' bound gains :func:`eps_log_prior`.
     """
 
     eps: torch.Tensor
     decoupled: torch.Tensor
     q: torch.Tensor
     learn: torch.Tensor
+    eps_prior: float = 0.0
 
 
 def _as_tensor(value: Any, name: str) -> torch.Tensor:
@@ -64,6 +71,7 @@ def prepare_start(
     decoupled: Any | None = None,
     learn_eps: bool = True,
     q_init: Any | None = None,
+    eps_prior: float = 0.0,
 ) -> Start:
     """Check ``eps``, ``decoupled`` and ``q_init`` against ``data`` and build the start.
 
@@ -118,7 +126,27 @@ def prepare_start(
             raise ValueError("q_init: values must be probabilities in [0, 1]; apply a sigmoid to logits first")
         q = q.clone()
     learn = (~dec) & bool(learn_eps)
-    return Start(eps=e, decoupled=dec, q=q, learn=learn)
+    return Start(eps=e, decoupled=dec, q=q, learn=learn, eps_prior=check_eps_prior(eps_prior))
+
+
+def check_eps_prior(eps_prior: Any) -> float:
+    """``eps_prior`` as a float ``>= 0`` (finite), or a ValueError naming it and the fix."""
+    try:
+        a = float(eps_prior)
+    except (TypeError, ValueError):
+        raise ValueError(f"eps_prior: expected a number >= 0 (Beta(1 + a, 1 + a) prior on eps), got {eps_prior!r}")
+    if not math.isfinite(a) or a < 0:
+        raise ValueError(f"eps_prior: must be a finite number >= 0 (0: no prior on eps), got {eps_prior!r}")
+    return a
+
+
+def eps_log_prior(eps: torch.Tensor, learn: torch.Tensor, prior: float) -> float:
+    """``sum_k a (log eps_k + log(1 - eps_k))`` over the learned features: the log density of
+    the ``Beta(1 + a, 1 + a)`` prior up to its constant (0 when ``a = 0``). ``eps, learn [K]``."""
+    if prior == 0.0 or not bool(learn.any()):
+        return 0.0
+    e = eps.double()[learn]
+    return float(prior * (torch.log(e) + torch.log1p(-e)).sum())
 
 
 def sigma2_floor(y: torch.Tensor) -> torch.Tensor:
@@ -128,17 +156,22 @@ def sigma2_floor(y: torch.Tensor) -> torch.Tensor:
 
 
 def update_eps(
-    disagree: torch.Tensor, count: torch.Tensor, current: torch.Tensor, learn: torch.Tensor
+    disagree: torch.Tensor, count: torch.Tensor, current: torch.Tensor, learn: torch.Tensor, prior: float = 0.0
 ) -> torch.Tensor:
-    """Eq. 14: ``eps_k = expected disagreements / judged items``, clipped to ``[EPS_MIN, 0.5]``.
+    """Eq. 14: ``eps_k = expected disagreements / judged items``, clipped to ``[EPS_MIN, 0.5]``;
+    with a ``Beta(1 + a, 1 + a)`` prior (``prior = a > 0``) the MAP
+    ``(disagreements + a) / (judged items + 2 a)``: ``a`` pseudo-disagreements and ``a``
+    pseudo-agreements, so an eps the data leave undetermined goes to 0.5 (the judge is not
+    trusted) while ``N`` agreeing items still give ``a / (N + 2 a)``.
 
     Args:
         disagree: ``[K]`` summed expected disagreement over non-missing items.
         count: ``[K]`` number of non-missing judgments.
         current: ``[K]`` current eps (kept where ``learn`` is False or nothing was judged).
         learn: ``[K]`` bool.
+        prior: the prior's strength ``a >= 0``.
     """
-    est = (disagree / count.clamp(min=1)).clamp(EPS_MIN, 0.5)
+    est = ((disagree + prior) / (count + 2.0 * prior).clamp(min=1)).clamp(EPS_MIN, 0.5)
     return torch.where(learn & (count > 0), est, current)
 
 
@@ -158,17 +191,23 @@ def soft_disagreement(q: torch.Tensor, s: torch.Tensor, mask: torch.Tensor, eps:
 
 def soft_update_eps(
     q: torch.Tensor, s: torch.Tensor, mask: torch.Tensor, current: torch.Tensor, learn: torch.Tensor,
-    *, iters: int = 200, tol: float = 1e-12,
+    *, iters: int = 200, tol: float = 1e-12, prior: float = 0.0,
 ) -> torch.Tensor:
     """The M step of eps with soft judgments: ``argmax_eps sum_n q log p1 + (1 - q) log(1 - p1)``
     (each term concave in eps), by the EM fixed point ``eps <- d(eps) / count``
     (:func:`soft_disagreement`; each step raises the objective) iterated to ``tol``; clipped to
     ``[EPS_MIN, 0.5]``. ``q, s, mask [N, K]``; ``current, learn [K]``. For hard judgments one
-    step is the closed form of :func:`update_eps`."""
+    step is the closed form of :func:`update_eps`. With ``prior = a > 0`` the objective gains
+    ``a log(eps (1 - eps))`` (the Beta prior) and each step is :func:`update_eps`'s MAP.
+
+    Soft judgments identify eps only weakly: where ``s`` is nearly the same for every item the
+    prior ``p1`` is too, and eps sets only its base rate (matched to the mean of ``q``), so an
+    unused feature's eps drifts; the prior (:func:`genz_pyro.infer.fit.fit`'s default for soft
+    judgments) settles it at 0.5."""
     count = mask.sum(0)
     eps = current.clamp(EPS_MIN, 0.5)
     for _ in range(iters):
-        new = update_eps(soft_disagreement(q, s, mask, eps), count, eps, learn)
+        new = update_eps(soft_disagreement(q, s, mask, eps), count, eps, learn, prior)
         done = float((new - eps).abs().max()) < tol if new.numel() else True
         eps = new
         if done:

@@ -211,6 +211,7 @@ def fit_svi(
     local_tol: float = 1e-4,
     patience: int | None = None,
     init: str = "lstsq",
+    eps_prior: float = 0.0,
 ) -> FitResult:
     """Fit the GenZ model by classic SVI (closed-form local ``q``, Adam on the globals).
 
@@ -246,6 +247,8 @@ def fit_svi(
         patience: see ``tol`` (default 5 at full batch, 2 with minibatches).
         init: ``"lstsq"`` starts a string ``"linear"`` link at least squares on the
             judgments (and sigma2 at its residual variance); ``"none"`` keeps the defaults.
+        eps_prior: strength ``a`` of a ``Beta(1 + a, 1 + a)`` prior on the learned eps (a
+            ``pyro.factor`` in :class:`GenZModel`; see :func:`genz_pyro.infer.fit.fit`).
 
     Returns:
         :class:`~genz_pyro.infer.result.FitResult` with ``engine="svi"``;
@@ -301,7 +304,8 @@ def fit_svi(
     sigma2 = data.targets.var(0, unbiased=False).clamp_min(1e-8)
     if init == "lstsq" and isinstance(link, str) and isinstance(module, LinearLink):
         sigma2 = least_squares_init(data, module)
-    gm = GenZModel(module, num_features=k, target_dim=d, eps=eps, decoupled=decoupled, learn_eps=learn_eps, sigma2=sigma2)
+    gm = GenZModel(module, num_features=k, target_dim=d, eps=eps, decoupled=decoupled, learn_eps=learn_eps, sigma2=sigma2,
+                   eps_prior=eps_prior)
     q = _check_q_init(q_init, data, gm.eps_init.to(data.judgments.dtype))
     guide = MeanFieldGuide(n, k, init_logits=torch.logit(q.clamp(1e-6, 1 - 1e-6)), learn=False)
 

@@ -137,6 +137,10 @@ class GenZModel:
         decoupled: ``[K]`` bool; True holds ``eps_k`` at exactly 0.5.
         learn_eps: when False, ``eps`` is a fixed tensor rather than a ``pyro.param``.
         sigma2: initial noise variances ``[D]`` (or a scalar), default 1.
+        eps_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learned,
+            coupled ``eps_k``: a ``pyro.factor("eps_prior", a sum_k log(eps_k (1 - eps_k)))``
+            outside the plates (counted once per step, whatever the minibatch), so the SVI
+            estimate of ``eps`` is the MAP; 0 (default): none.
 
     Example::
 
@@ -158,6 +162,7 @@ class GenZModel:
         decoupled: torch.Tensor | None = None,
         learn_eps: bool = True,
         sigma2: torch.Tensor | float | None = None,
+        eps_prior: float = 0.0,
     ) -> None:
         if num_features < 0:
             raise ValueError(f"num_features: must be >= 0, got {num_features}")
@@ -172,6 +177,9 @@ class GenZModel:
             init = torch.where(self.decoupled, torch.full_like(init, EPS_MAX), init)
         self.learn_eps = bool(learn_eps)
         self.eps_init = init
+        if not (isinstance(eps_prior, (int, float)) and 0.0 <= float(eps_prior) < float("inf")):
+            raise ValueError(f"eps_prior: must be a finite number >= 0 (0: no prior on eps), got {eps_prior!r}")
+        self.eps_prior = float(eps_prior)
         if sigma2 is None:
             sigma2 = 1.0
         s2 = torch.as_tensor(sigma2, dtype=torch.get_default_dtype()).detach().clone()
@@ -194,6 +202,12 @@ class GenZModel:
         else:
             raw = self.eps_init
         return torch.where(self.decoupled, torch.full_like(raw, EPS_MAX), raw)
+
+    def _eps_prior_factor(self, eps: torch.Tensor) -> None:
+        """The ``Beta(1 + a, 1 + a)`` prior on the learned, coupled eps (``eps [K]``), if any."""
+        if self.eps_prior and self.learn_eps and self.num_features > 0:
+            e = eps[~self.decoupled]
+            pyro.factor("eps_prior", self.eps_prior * (torch.log(e) + torch.log1p(-e)).sum())
 
     def sigma2(self) -> torch.Tensor:
         """``[D]`` noise variances (the ``"sigma2"`` param, positive)."""
@@ -265,6 +279,7 @@ class GenZModel:
         """
         self._check_data(data)
         eps = self.eps()
+        self._eps_prior_factor(eps)
         sigma = self.sigma2().sqrt()
         link = pyro.module("link", self.link)
         with self.items_plate(data.num_items, subsample=subsample, subsample_size=subsample_size) as idx:
@@ -315,6 +330,7 @@ class GenZModel:
         if q.shape != data.judgments.shape:
             raise ValueError(f"q: expected shape {tuple(data.judgments.shape)}, got {tuple(q.shape)}")
         eps = self.eps()
+        self._eps_prior_factor(eps)
         sigma2 = self.sigma2()
         link = pyro.module("link", self.link)
         with self.items_plate(data.num_items, subsample=subsample, subsample_size=subsample_size) as idx:

@@ -1,19 +1,18 @@
 """The flip model against a useless judge: the offline model mines the binary features, the
-real small model (nearly a constant judge: P(yes) ~ 0.25 for every item) judges them.
+real small model (nearly a constant judge: P(yes) ~ 0.7 for every item) judges them.
 
-Binary data, 64 items (48 train / 16 test, seed 0), Algorithm 1 x 2. Measured: feature 1
-(weight -30.8) eps 0.48; feature 2 unused (weight -0.73 against sd(y) 18.5) eps 0.018; the test
-predictions span 32.16-32.38 (training mean 32.15); test median absolute error 15.54 against
-15.50 for the training mean.
+Binary data, 64 items (48 train / 16 test, seed 0), Algorithm 1 x 2, soft judgments, so
+``fit``'s default Beta(1.3, 1.3) prior on eps (``eps_prior`` 0.3). Measured: features "2^5 bit
+unset" (weight -0.004) and "greater than or equal to 35" (weight -30.8), eps 0.50 and 0.43; the
+test predictions span 0.33 (sd(y) 18.5); test median absolute error 15.508 against 15.500 for
+the training mean. The offline model judging the same features: eps at the 1e-3 floor.
 
-An unused feature's eps is not identified: with its weight near 0 the bound is flat in it
-(measured: the fit from the judgments and a fit started from the targets' view, eps 0.5, differ
-by 0.013 nats), so "distrusted" means: eps >= 0.3, or the link does not use the feature.
-Why: the small model's P(yes) is nearly constant (feature 2: 0.74 +- 0.03 over the training
-items), so the prior P(z = 1) = s + eps (1 - 2 s) is the same for every item and eps only sets
-its base rate (0.5 at eps = 0.5, 0.74 at eps = 0); the M step matches that rate to the mean of
-q, which y pins for a used feature (half the items: eps ~ 0.5) and nothing pins for an unused
-one. A small eps on a near-constant soft judge tells no item from another either way.
+Without the prior an unused feature's eps drifted to 0.018: the small model's P(yes) is nearly
+constant (0.74 +- 0.03 over the training items), so the prior P(z = 1) = s + eps (1 - 2 s) is the
+same for every item and eps only sets its base rate (0.5 at eps = 0.5, 0.74 at eps = 0); the M
+step matches that rate to the mean of q, which y pins for a used feature (half the items: eps
+~ 0.5) and nothing pins for an unused one. The prior settles such an eps at 0.5
+(tests/infer/test_eps_prior.py).
 """
 
 from __future__ import annotations
@@ -58,10 +57,11 @@ def test_the_flip_model_distrusts_a_useless_judge(useless_judge_run):
     y = ds.targets[:, 0]
     sd = float(y.std())
     weight = disc.result.link.weight.detach().double()[0, :2].abs()
-    assert bool(((eps >= 0.3) | (weight < 0.05 * sd)).all()), (eps, weight)
-    assert bool((eps >= 0.3).any())  # the feature the link uses is distrusted
+    assert bool((eps >= 0.3).all()), (eps, weight)  # every learned eps: the useless judge is distrusted
     pred = disc.predict(list(ds.test))[:, 0]
-    assert float(pred.max() - pred.min()) <= 0.02 * sd  # the judge moves no prediction
+    # the judge moves no prediction (measured spread 0.018 sd; a feature the judge informed
+    # would move them by its weight, ~1.7 sd)
+    assert float(pred.max() - pred.min()) <= 0.05 * sd
     mean_error = float(np.median(np.abs(y[ds.test] - y[ds.train].mean())))
     assert disc.metrics()["test"] <= 1.01 * mean_error  # no worse than the training mean (1% slack)
 
