@@ -41,6 +41,8 @@ def _discovery_kwargs(s: Mapping[str, Any], dataset: Any) -> dict[str, Any]:
     fit_options: dict[str, Any] = {}
     if s.get("max_sweeps"):
         fit_options["max_sweeps"] = int(s["max_sweeps"])
+    if s.get("eps_prior") is not None:  # else fit's default (0.3 for soft judgments, 0 for yes/no)
+        fit_options["eps_prior"] = float(s["eps_prior"])
     # --eps / --ridge: "auto" chooses on validation, a value (or "learned") is held
     t = treatment_settings(s.get("eps", "auto"), s.get("ridge", "auto"))
     if t["ridge"]:

@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                         "without model calls, among held at 0.01, 0.001 or 1e-6 (trust the judgments) as the run "
                         "grows, and learned (eq. 14, the paper) too for the final fit; 'learned'; or a value E in "
                         "[1e-9, 0.5) to hold it at")
+    g.add_argument("--eps-prior", type=float, default=None, metavar="A",
+                   help="a Beta(1 + A, 1 + A) prior on each learned eps (A pseudo-disagreements and A "
+                        "pseudo-agreements: an eps the data leave open goes to 0.5); default 0.3 for soft "
+                        "judgments, 0 (the paper's maximum likelihood) for yes/no ones")
     g.add_argument("--ridge", type=_ridge_arg, default="auto", metavar="auto|R",
                    help="linear link: Gaussian prior (ridge penalty) on the feature weights; 'auto' (default) "
                         "chooses among 0, 1, 3, 10, 30 on validation; or a value R >= 0")

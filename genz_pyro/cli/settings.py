@@ -28,7 +28,7 @@ SETTING_KEYS = ("dataset", "data_dir", "items_file", "item_column", "target_colu
                  "engine", "algorithm", "cycles", "n_add", "n_remove", "zero_shot_n", "zero_shot_baseline",
                  "metric", "seed", "max_sweeps", "cold_start", "item_fields", "eps", "ridge", "refit_train_val",
                  "min_activity", "judge_model", "soft", "judges", "judge_variant", "shared_rates", "patience",
-                 "prune_patience", "test_fraction", "val_fraction", "split_column", "encoding")
+                 "prune_patience", "test_fraction", "val_fraction", "split_column", "encoding", "eps_prior")
 
 #: Flags that apply to one bundled dataset only (given with another, they are refused).
 _DATASET_FLAGS = {"bits": "binary", "n_items": "planted", "planted_features": "planted", "descriptions": "houses"}
@@ -76,6 +76,8 @@ def fit_settings(args: argparse.Namespace) -> dict[str, Any]:
     if not isinstance(s["eps"], str) and not EPS_FIXED_MIN <= s["eps"] < 0.5:
         raise CliError(f"--eps: must lie in [{EPS_FIXED_MIN:g}, 0.5), got {s['eps']}; or give auto (choose on "
                        "validation, the default) or learned")
+    if s["eps_prior"] is not None and not (math.isfinite(s["eps_prior"]) and s["eps_prior"] >= 0):
+        raise CliError(f"--eps-prior: must be a finite number >= 0 (0: no prior on eps), got {s['eps_prior']}")
     if s["min_activity"] is not None and not 0 <= s["min_activity"] < 0.5:
         raise CliError(f"--min-activity: must lie in [0, 0.5), got {s['min_activity']} (default 0.02)")
     if s["ridge"] is None:

@@ -176,6 +176,23 @@ def test_eps_and_ridge_flags_take_auto_learned_or_a_value(tmp_path: Path, capsys
     assert all(k.startswith("eps learned") for k in summary["treatment_check"]["scores"])
 
 
+def test_eps_prior_flag_reaches_the_fit_and_bad_values_are_named(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    base = ["fit", "--items-file", str(_table(tmp_path)), "--item-column", "n", "--target-column", "y"] + FIXED
+    assert main(base + ["--eps-prior", "-1", "--run-dir", str(tmp_path / "bad")]) == 2
+    assert "--eps-prior: must be a finite number >= 0" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()  # refused before anything was created
+    run = tmp_path / "run"
+    flags = [a for a in base if a not in ("--eps", "1e-6")] + ["--eps", "learned", "--eps-prior", "2"]
+    assert main(flags + ["--run-dir", str(run)]) == 0
+    assert json.loads((run / "config.json").read_text())["fit_options"]["eps_prior"] == 2.0
+    n_train = _splits(run).count("train")
+    summary = json.loads((run / "summary.json").read_text())
+    # the MAP (d + 2) / (n + 4) with d >= 0 expected disagreements: at least 2 / (n + 4)
+    # (float32 results: 1e-6 relative slack)
+    assert summary["features"] and all(f["eps"] >= 2 / (n_train + 4) * (1 - 1e-6) for f in summary["features"])
+
+
 def test_a_dataset_without_validation_rows_needs_a_split_or_fixed_choices(tmp_path: Path,
                                                                            capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["fit", "--dataset", "binary", "--bits", "6", "--run-dir", str(tmp_path / "a"), "--no-progress"]) == 2
