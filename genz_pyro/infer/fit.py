@@ -65,7 +65,7 @@ from genz_pyro.infer.em import LinkTrainer, fit_em, forced_logits
 from genz_pyro.infer.moments import fit_moments, moments_applicable
 from genz_pyro.infer.result import FitResult
 from genz_pyro.infer.sem import fit_sem
-from genz_pyro.infer.start import Start, eps_log_prior, prepare_start
+from genz_pyro.infer.start import SOFT_EPS_PRIOR, Start, eps_log_prior, prepare_start
 from genz_pyro.models.links import LinearLink
 
 __all__ = ["ENGINES", "SOFT_REFUSED", "SOFT_EPS_PRIOR", "DEFAULT_ENGINE", "MOMENTS_MIN_ITEMS", "MOMENTS_MAX_SCALE_RATIO", "default_engine", "fit", "posterior"]
@@ -76,9 +76,6 @@ SOFT_REFUSED = {
     "exact": "its E step tabulates the prior from the sign 2 s - 1",
     "moments": "its moment equations are those of binary judgments",
 }
-#: ``fit``'s default ``eps_prior`` for soft judgments (a ``Beta(1.3, 1.3)`` prior on eps: 0.3
-#: pseudo-disagreements and 0.3 pseudo-agreements; tests/local/test_quality.py).
-SOFT_EPS_PRIOR = 0.3
 DEFAULT_ENGINE = "sem"
 """The default engine wherever :func:`default_engine` does not choose ``"moments"``."""
 MOMENTS_MIN_ITEMS = 10_000

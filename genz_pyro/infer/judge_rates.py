@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from genz_pyro.infer.start import EPS_MIN
+from genz_pyro.models.genz import check_prior
 from genz_pyro.judge_data import JudgesData
 from genz_pyro.models.judges import RATE_MAX
 
@@ -58,6 +59,7 @@ __all__ = [
     "log_p_zero",
     "expected_log_prior",
     "m_step_judges",
+    "rates_log_prior",
     "RATE_MAX",
 ]
 
@@ -94,6 +96,9 @@ class JudgesStart:
         learn_rates: ``[K]`` bool, where the rates are re-estimated.
         shared: one pair of rates per judge, shared by all its (coupled) features.
         symmetric: false-yes rate = false-no rate (one flip rate per judge and feature).
+        rate_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learnt rate
+            (the one-judge model's ``eps_prior``): the M step is the MAP and the engines'
+            bound gains :func:`rates_log_prior`; 0: none.
     """
 
     params: JudgeParams
@@ -103,6 +108,7 @@ class JudgesStart:
     learn_rates: torch.Tensor
     shared: bool
     symmetric: bool
+    rate_prior: float = 0.0
 
 
 def _tensor(value: Any, name: str) -> torch.Tensor:
@@ -144,6 +150,7 @@ def prepare_judges_start(
     symmetric: bool = False,
     decoupled: Any | None = None,
     q_init: Any | None = None,
+    rate_prior: float = 0.0,
 ) -> JudgesStart:
     """Check the starting values and switches against ``data``.
 
@@ -202,7 +209,23 @@ def prepare_judges_start(
         learn_rates=(~dec) & bool(learn_rates),
         shared=bool(shared),
         symmetric=bool(symmetric),
+        rate_prior=check_prior(rate_prior, "rate_prior"),
     )
+
+
+def rates_log_prior(params: JudgeParams, start: JudgesStart) -> float:
+    """``a sum log(r (1 - r))`` over the learnt rates (``a = start.rate_prior``): the log density
+    of their ``Beta(1 + a, 1 + a)`` prior up to its constant. A symmetric pair counts once
+    (one flip rate), and shared rates once per judge."""
+    a = start.rate_prior
+    if a == 0.0 or not bool(start.learn_rates.any()):
+        return 0.0
+    rows = start.learn_rates
+    if start.shared:  # one pair per judge: the first learnt feature's row holds it
+        rows = torch.zeros_like(rows)
+        rows[int(start.learn_rates.nonzero()[0])] = True
+    rates = [params.false_yes[rows]] if start.symmetric else [params.false_yes[rows], params.false_no[rows]]
+    return float(sum(a * (torch.log(r) + torch.log1p(-r)).sum() for r in rates))
 
 
 def _likelihoods(data: JudgesData, params: JudgeParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -312,16 +335,17 @@ def m_step_judges(
     a0, b0 = params.false_yes, params.false_no
     learn = start.learn_rates[:, None].expand_as(a0)
     hi = 0.5 if start.symmetric else RATE_MAX
+    pr = start.rate_prior  # Beta(1 + pr, 1 + pr) on each rate: the MAP adds pr to each count
     a, b = a0.clamp(EPS_MIN, hi), b0.clamp(EPS_MIN, hi)
     for _ in range(steps):
         n0, n0y, n1, n1n = _counts(data, q, a, b, start)
         if start.symmetric:
             tot = n0 + n1
-            eps = ((n0y + n1n) / tot.clamp(min=1e-300)).clamp(EPS_MIN, 0.5)
+            eps = ((n0y + n1n + pr) / (tot + 2 * pr).clamp(min=1e-300)).clamp(EPS_MIN, 0.5)
             new_a = new_b = torch.where(learn & (tot > 0), eps, a)
         else:
-            new_a = torch.where(n0 > 0, n0y / n0.clamp(min=1e-300), a).clamp(EPS_MIN, RATE_MAX)
-            new_b = torch.where(n1 > 0, n1n / n1.clamp(min=1e-300), b).clamp(EPS_MIN, RATE_MAX)
+            new_a = torch.where(n0 > 0, (n0y + pr) / (n0 + 2 * pr).clamp(min=1e-300), a).clamp(EPS_MIN, RATE_MAX)
+            new_b = torch.where(n1 > 0, (n1n + pr) / (n1 + 2 * pr).clamp(min=1e-300), b).clamp(EPS_MIN, RATE_MAX)
         done = float(torch.maximum((new_a - a).abs(), (new_b - b).abs()).max()) < tol if a.numel() else True
         a, b = new_a, new_b
         if done:
@@ -332,7 +356,7 @@ def m_step_judges(
             yes = a
             for _ in range(steps):
                 n0, n0y, n1, n1n = _counts(data, q, yes, 1 - yes, start)
-                new = ((n0y + n1 - n1n) / (n0 + n1).clamp(min=1e-300)).clamp(EPS_MIN, RATE_MAX)
+                new = ((n0y + n1 - n1n + 2 * pr) / (n0 + n1 + 4 * pr).clamp(min=1e-300)).clamp(EPS_MIN, RATE_MAX)
                 done = float((new - yes)[coin].abs().max()) < tol
                 yes = new
                 if done:

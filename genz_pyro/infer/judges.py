@@ -30,6 +30,7 @@ from torch import nn
 from genz_pyro.infer.cavi import e_field, gauss_seidel, prepare_linear, weight_from_link
 from genz_pyro.infer.em import LinkTrainer, forced_logits
 from genz_pyro.infer.judge_rates import JudgeParams, prepare_judges_start, prior_logits
+from genz_pyro.infer.start import SOFT_EPS_PRIOR
 from genz_pyro.infer.judges_engines import judges_cavi, judges_em, judges_sem
 from genz_pyro.judge_data import JudgesData
 from genz_pyro.models.links import LinearLink
@@ -145,6 +146,7 @@ def fit_judges(
     max_sweeps: int = 200,
     tol: float | None = None,
     seed: int = 0,
+    rate_prior: float | None = None,
     **engine_options: Any,
 ) -> JudgesFit:
     """Fit the several-judges model to ``data``.
@@ -163,6 +165,11 @@ def fit_judges(
         decoupled: ``[K]`` bool: these features ignore their answers (discovery).
         q_init: ``[N, K]`` warm start (default: the prior given the answers).
         max_sweeps, tol, seed, engine_options: as :func:`genz_pyro.infer.fit`.
+        rate_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learnt rate
+            (MAP M step, the bound gains its log density; a symmetric rate counts once, a
+            shared one once per judge). ``None``: ``SOFT_EPS_PRIOR`` (0.3) for soft answers, 0
+            for hard ones, as ``fit``'s ``eps_prior``: with one symmetric judge the two fits
+            agree.
 
     Returns:
         :class:`JudgesFit`.
@@ -193,6 +200,7 @@ def fit_judges(
         symmetric=symmetric,
         decoupled=decoupled,
         q_init=q_init,
+        rate_prior=(SOFT_EPS_PRIOR if data.is_soft else 0.0) if rate_prior is None else rate_prior,
     )
     opts: dict[str, Any] = dict(engine_options)
     if tol is not None:

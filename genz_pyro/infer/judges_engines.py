@@ -37,7 +37,14 @@ from genz_pyro.infer.cavi import (
     suff_stats,
 )
 from genz_pyro.infer.em import LinkTrainer, em_sweeps, init_link
-from genz_pyro.infer.judge_rates import JudgeParams, JudgesStart, expected_log_prior, m_step_judges, prior_logits
+from genz_pyro.infer.judge_rates import (
+    JudgeParams,
+    JudgesStart,
+    expected_log_prior,
+    m_step_judges,
+    prior_logits,
+    rates_log_prior,
+)
 from genz_pyro.infer.sem import sem_link, link_gibbs_step, link_sem_start, linear_gibbs_step, linear_sem_start, sem_average
 from genz_pyro.infer.start import sigma2_floor
 from genz_pyro.judge_data import JudgesData
@@ -126,7 +133,7 @@ def judges_cavi(
         w, sigma2, e = m_step_linear(ld, szz, szy, ridge=ridge)
         params = m_step_judges(data, qt.T, start, params)
         prior = float(expected_log_prior(data, qt.T, params, dec).sum()) if k else 0.0
-        return w, sigma2, params, _loglik(ld, sigma2, e) + prior + ent
+        return w, sigma2, params, _loglik(ld, sigma2, e) + prior + ent + rates_log_prior(params, start)
 
     run = cavi_sweeps(
         ld,
@@ -227,6 +234,7 @@ def _sem_linear(
         if k:
             params = m_step_judges(data, probs.T, start, params)
         lp = float(expected_log_prior(data, probs.T, params, dec).sum()) if k else 0.0
+        lp += rates_log_prior(params, start)
         return _loglik(ld, sigma2, e) + lp, _flat(params), (probs, w, sigma2, params.pi, params.false_yes, params.false_no)
 
     run = sem_average(
@@ -237,7 +245,8 @@ def _sem_linear(
     q = q_mean.T
     params = _averaged(start, *rates)
     link = linear_link_from(w, k, torch.float64)
-    run.bound_history.append(float(judges_bound(data, q, params, link, sigma2, dec).sum()))
+    run.bound_history.append(float(judges_bound(data, q, params, link, sigma2, dec).sum())
+                             + rates_log_prior(params, start))
     return EngineOutput(
         q=q,
         params=params,
@@ -275,7 +284,7 @@ def _sem_any(
         nonlocal sigma2, params
         sigma2 = link_gibbs_step(trainer, z, probs, prior_logits(data, params, dec), sigma2, gen, floor)
         params = m_step_judges(data, probs, start, params)
-        b = float(judges_bound(data, probs, params, module, sigma2, dec, seed=seed).sum())
+        b = float(judges_bound(data, probs, params, module, sigma2, dec, seed=seed).sum()) + rates_log_prior(params, start)
         return b, None, (probs, sigma2, params.pi, params.false_yes, params.false_no)
 
     run = sem_average(
@@ -285,7 +294,8 @@ def _sem_any(
     q, sigma2, *rates = run.means
     params = _averaged(start, *rates)
     module.eval()
-    run.bound_history.append(float(judges_bound(data, q, params, module, sigma2, dec, seed=seed).sum()))
+    run.bound_history.append(float(judges_bound(data, q, params, module, sigma2, dec, seed=seed).sum())
+                             + rates_log_prior(params, start))
     return EngineOutput(
         q=q,
         params=params,
@@ -328,7 +338,7 @@ def judges_em(
         m_step=lambda params, q: m_step_judges(data, q, start, params) if k else params,
         bound=lambda q, params, sigma2: float(
             judges_bound(data, q, params, module, sigma2, dec, num_samples=bound_samples, seed=seed).sum()
-        ),
+        ) + rates_log_prior(params, start),
         at=at,
         max_sweeps=max_sweeps,
         tol=tol,

@@ -8,7 +8,6 @@ rebuild the numbers 0..511 exactly) drives the residual, and so the variance, to
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,13 +15,14 @@ import numpy as np
 import torch
 
 from genz_pyro.data import GenZData
+from genz_pyro.models.genz import check_prior
 
 __all__ = [
     "EPS_MIN",
     "SIGMA2_FLOOR",
+    "SOFT_EPS_PRIOR",
     "Start",
     "prepare_start",
-    "check_eps_prior",
     "eps_log_prior",
     "sigma2_floor",
     "soft_disagreement",
@@ -32,6 +32,10 @@ __all__ = [
 
 EPS_MIN = 1e-3
 SIGMA2_FLOOR = 1e-6
+#: The default strength of the prior on eps (``fit``) and on the judges' rates (``fit_judges``)
+#: for soft judgments: ``Beta(1.3, 1.3)``, 0.3 pseudo-disagreements and 0.3 pseudo-agreements
+#: (tests/local/test_quality.py, tests/infer/test_eps_prior.py); 0 for hard judgments.
+SOFT_EPS_PRIOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -126,18 +130,7 @@ def prepare_start(
             raise ValueError("q_init: values must be probabilities in [0, 1]; apply a sigmoid to logits first")
         q = q.clone()
     learn = (~dec) & bool(learn_eps)
-    return Start(eps=e, decoupled=dec, q=q, learn=learn, eps_prior=check_eps_prior(eps_prior))
-
-
-def check_eps_prior(eps_prior: Any) -> float:
-    """``eps_prior`` as a float ``>= 0`` (finite), or a ValueError naming it and the fix."""
-    try:
-        a = float(eps_prior)
-    except (TypeError, ValueError):
-        raise ValueError(f"eps_prior: expected a number >= 0 (Beta(1 + a, 1 + a) prior on eps), got {eps_prior!r}")
-    if not math.isfinite(a) or a < 0:
-        raise ValueError(f"eps_prior: must be a finite number >= 0 (0: no prior on eps), got {eps_prior!r}")
-    return a
+    return Start(eps=e, decoupled=dec, q=q, learn=learn, eps_prior=check_prior(eps_prior))
 
 
 def eps_log_prior(eps: torch.Tensor, learn: torch.Tensor, prior: float) -> float:

@@ -48,6 +48,9 @@ answers at small ``K``.
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -57,12 +60,24 @@ from torch.distributions import kl_divergence
 
 from genz_pyro.data import GenZData
 
-__all__ = ["GenZModel", "EPS_MIN", "EPS_MAX", "check_eps", "expected_linear_loglik"]
+__all__ = ["GenZModel", "EPS_MIN", "EPS_MAX", "check_eps", "check_prior", "expected_linear_loglik"]
 
 EPS_MIN = 1e-3
 """Smallest learnable flip probability (the lower end of the ``eps`` constraint)."""
 EPS_MAX = 0.5
 """Largest flip probability (a decoupled feature sits exactly here)."""
+
+
+def check_prior(value: Any, name: str = "eps_prior") -> float:
+    """The strength ``a`` of a ``Beta(1 + a, 1 + a)`` prior as a finite float ``>= 0``, or a
+    ValueError naming ``name`` and the fix."""
+    try:
+        a = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected a number >= 0 (a Beta(1 + a, 1 + a) prior), got {value!r}") from None
+    if not math.isfinite(a) or a < 0:
+        raise ValueError(f"{name}: must be a finite number >= 0 (0: no prior), got {value!r}")
+    return a
 
 
 def check_eps(eps: torch.Tensor | float, num_features: int, *, name: str = "eps") -> torch.Tensor:
@@ -177,9 +192,7 @@ class GenZModel:
             init = torch.where(self.decoupled, torch.full_like(init, EPS_MAX), init)
         self.learn_eps = bool(learn_eps)
         self.eps_init = init
-        if not (isinstance(eps_prior, (int, float)) and 0.0 <= float(eps_prior) < float("inf")):
-            raise ValueError(f"eps_prior: must be a finite number >= 0 (0: no prior on eps), got {eps_prior!r}")
-        self.eps_prior = float(eps_prior)
+        self.eps_prior = check_prior(eps_prior)
         if sigma2 is None:
             sigma2 = 1.0
         s2 = torch.as_tensor(sigma2, dtype=torch.get_default_dtype()).detach().clone()

@@ -143,3 +143,56 @@ def test_the_moments_engine_refuses_a_prior() -> None:
     data = GenZData.create(s, s @ torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 2.0]], dtype=torch.float64))
     with pytest.raises(ValueError, match="eps_prior: the 'moments' engine"):
         fit(data, engine="moments", eps_prior=0.3)
+
+
+# ------------------------------------------------------------------ the judges' rates (fit_judges)
+def test_the_judges_m_step_is_the_map_of_the_beta_prior() -> None:
+    """Hard answers, q held: each learnt rate is (expected errors + a) / (weight + 2 a) (judges
+    better than a coin; a worse one gets the constrained maximum)."""
+    from genz_pyro.infer.judge_rates import m_step_judges, prepare_judges_start
+    from genz_pyro.infer.simulate import simulate_judges
+
+    sim = simulate_judges(200, 2, 1, false_yes=[0.1, 0.3], false_no=[0.2, 0.05], seed=0)
+    data = sim.data
+    noise = torch.rand(200, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    q = 0.8 * sim.z.double() + 0.2 * noise  # near the truth: every judge better than a coin
+    s = data.answers.double()  # [N, K, J]
+    for a in (0.0, 0.7):
+        start = prepare_judges_start(data, rate_prior=a)
+        got = m_step_judges(data, q, start, start.params)
+        w0, w1 = (1 - q)[..., None], q[..., None]
+        fy = ((w0 * s).sum(0) + a) / (w0.sum(0) + 2 * a)
+        fn = ((w1 * (1 - s)).sum(0) + a) / (w1.sum(0) + 2 * a)
+        torch.testing.assert_close(got.false_yes, fy.clamp(1e-3, 1 - 1e-3), rtol=1e-12, atol=0)
+        torch.testing.assert_close(got.false_no, fn.clamp(1e-3, 1 - 1e-3), rtol=1e-12, atol=0)
+
+
+def test_the_judges_prior_counts_a_symmetric_rate_once_and_a_shared_one_once_per_judge() -> None:
+    from genz_pyro.infer.judge_rates import prepare_judges_start, rates_log_prior
+    from genz_pyro.infer.simulate import simulate_judges
+
+    data = simulate_judges(50, 3, 1, false_yes=[0.1, 0.2], seed=0).data  # K = 3, J = 2
+    lp = lambda r: float(torch.log(r) + torch.log1p(-r))  # noqa: E731
+    sym = prepare_judges_start(data, symmetric=True, false_yes=[0.1, 0.2], rate_prior=0.5)
+    assert rates_log_prior(sym.params, sym) == pytest.approx(0.5 * 3 * (lp(torch.tensor(0.1)) + lp(torch.tensor(0.2))))
+    shared = prepare_judges_start(data, shared=True, false_yes=[0.1, 0.2], false_no=[0.3, 0.4], rate_prior=0.5)
+    expected = 0.5 * sum(lp(torch.tensor(r)) for r in (0.1, 0.2, 0.3, 0.4))
+    assert rates_log_prior(shared.params, shared) == pytest.approx(expected)
+    assert rates_log_prior(shared.params, prepare_judges_start(data, shared=True, rate_prior=0.0)) == 0.0
+
+
+def test_the_judges_pyro_model_carries_the_prior_as_a_factor() -> None:
+    from genz_pyro.infer.simulate import simulate_judges
+    from genz_pyro.models.judges import JudgesModel
+
+    pyro.clear_param_store()
+    data = simulate_judges(20, 2, 1, false_yes=[0.1, 0.2], seed=0).data
+    jm = JudgesModel(LinearLink(2, 1), num_features=2, num_judges=2, target_dim=1,
+                     false_yes=0.1, false_no=0.2, decoupled=torch.tensor([False, True]), rate_prior=0.5)
+    site = pyro.poutine.trace(jm.model).get_trace(data).nodes["rate_prior"]
+    # feature 1 is decoupled: only feature 0's two judges count, each with its two rates
+    e = torch.tensor([0.1, 0.1, 0.2, 0.2])
+    expected = 0.5 * float((torch.log(e) + torch.log1p(-e)).sum())
+    assert float(site["fn"].log_prob(site["value"]).sum().detach()) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="rate_prior"):
+        JudgesModel(LinearLink(2, 1), num_features=2, num_judges=2, target_dim=1, rate_prior=-1)

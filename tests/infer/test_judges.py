@@ -35,11 +35,11 @@ def _one_judge(n: int = 300, seed: int = 1, soft: bool = False) -> GenZData:
 def test_one_judge_symmetric_rates_and_pi_one_half_is_todays_fit(engine: str, soft: bool) -> None:
     """Same q, eps, weights and sigma2 to 1e-6 (float32 results; measured at most 6e-8 for q
     and 0 for W, eps to 2e-8), hard or soft judgments, and the bound differs by the constant
-    log p(s) = count log 1/2. The judges' rates have no prior: ``fit`` without its default
-    Beta prior on the eps of soft judgments (``eps_prior=0``)."""
+    log p(s) = count log 1/2. Soft answers: both put their default Beta(1.3, 1.3) prior on
+    the flip rate (``eps_prior``, ``rate_prior``)."""
     data = _one_judge(soft=soft)
     assert data.is_soft == soft
-    today = fit(data, engine=engine, seed=0, eps_prior=0.0)
+    today = fit(data, engine=engine, seed=0)
     judged = fit_judges(JudgesData.from_genz(data), engine=engine, symmetric=True, pi=0.5, learn_pi=False, seed=0)
     assert judged.num_sweeps == today.num_sweeps
     torch.testing.assert_close(judged.q.double(), today.q.double(), rtol=0, atol=1e-6)
