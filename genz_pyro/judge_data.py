@@ -181,6 +181,11 @@ class JudgesData(TargetDims):
         return bool(((self.answers != 0) & (self.answers != 1)).any())
 
     @cached_property
+    def soft_judges(self) -> torch.Tensor:
+        """``[J]`` bool: the judges with some answer strictly between 0 and 1."""
+        return ((self.answers != 0) & (self.answers != 1)).flatten(0, 1).any(0)
+
+    @cached_property
     def answer_weights(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """``(yes, no, seen)``, each ``[K, N, J]`` float64 (feature-major, contiguous): ``s``,
         ``1 - s`` and 1 where the judge answered, 0 where it did not (computed once; the engines'

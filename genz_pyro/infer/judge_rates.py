@@ -97,8 +97,8 @@ class JudgesStart:
         shared: one pair of rates per judge, shared by all its (coupled) features.
         symmetric: false-yes rate = false-no rate (one flip rate per judge and feature).
         rate_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learnt rate
-            (the one-judge model's ``eps_prior``): the M step is the MAP and the engines'
-            bound gains :func:`rates_log_prior`; 0: none.
+            (the one-judge model's ``eps_prior``), a float or one per judge ``[J]``: the M step
+            is the MAP and the engines' bound gains :func:`rates_log_prior`; 0: none.
     """
 
     params: JudgeParams
@@ -108,7 +108,7 @@ class JudgesStart:
     learn_rates: torch.Tensor
     shared: bool
     symmetric: bool
-    rate_prior: float = 0.0
+    rate_prior: float | torch.Tensor = 0.0
 
 
 def _tensor(value: Any, name: str) -> torch.Tensor:
@@ -150,7 +150,7 @@ def prepare_judges_start(
     symmetric: bool = False,
     decoupled: Any | None = None,
     q_init: Any | None = None,
-    rate_prior: float = 0.0,
+    rate_prior: float | Any = 0.0,
 ) -> JudgesStart:
     """Check the starting values and switches against ``data``.
 
@@ -209,23 +209,37 @@ def prepare_judges_start(
         learn_rates=(~dec) & bool(learn_rates),
         shared=bool(shared),
         symmetric=bool(symmetric),
-        rate_prior=check_prior(rate_prior, "rate_prior"),
+        rate_prior=_check_rate_prior(rate_prior, j),
     )
+
+
+def _check_rate_prior(value: Any, j: int) -> float | torch.Tensor:
+    """A float (every judge) or a ``[J]`` float64 tensor of strengths ``>= 0``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return check_prior(value, "rate_prior")
+    t = _tensor(value, "rate_prior").double()
+    if t.dim() == 0:
+        return check_prior(float(t), "rate_prior")
+    if tuple(t.shape) != (j,):
+        raise ValueError(f"rate_prior: expected a number or one per judge, shape ({j},), got {tuple(t.shape)}")
+    for v in t.tolist():
+        check_prior(v, "rate_prior")
+    return t
 
 
 def rates_log_prior(params: JudgeParams, start: JudgesStart) -> float:
     """``a sum log(r (1 - r))`` over the learnt rates (``a = start.rate_prior``): the log density
     of their ``Beta(1 + a, 1 + a)`` prior up to its constant. A symmetric pair counts once
     (one flip rate), and shared rates once per judge."""
-    a = start.rate_prior
-    if a == 0.0 or not bool(start.learn_rates.any()):
+    a = torch.as_tensor(start.rate_prior, dtype=torch.float64)  # scalar or [J]
+    if not bool((a > 0).any()) or not bool(start.learn_rates.any()):
         return 0.0
     rows = start.learn_rates
     if start.shared:  # one pair per judge: the first learnt feature's row holds it
         rows = torch.zeros_like(rows)
         rows[int(start.learn_rates.nonzero()[0])] = True
     rates = [params.false_yes[rows]] if start.symmetric else [params.false_yes[rows], params.false_no[rows]]
-    return float(sum(a * (torch.log(r) + torch.log1p(-r)).sum() for r in rates))
+    return float(sum((a * (torch.log(r) + torch.log1p(-r))).sum() for r in rates))
 
 
 def _likelihoods(data: JudgesData, params: JudgeParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -335,7 +349,7 @@ def m_step_judges(
     a0, b0 = params.false_yes, params.false_no
     learn = start.learn_rates[:, None].expand_as(a0)
     hi = 0.5 if start.symmetric else RATE_MAX
-    pr = start.rate_prior  # Beta(1 + pr, 1 + pr) on each rate: the MAP adds pr to each count
+    pr = torch.as_tensor(start.rate_prior, dtype=torch.float64)  # Beta(1 + pr, 1 + pr): scalar or [J]
     a, b = a0.clamp(EPS_MIN, hi), b0.clamp(EPS_MIN, hi)
     for _ in range(steps):
         n0, n0y, n1, n1n = _counts(data, q, a, b, start)

@@ -165,11 +165,12 @@ def fit_judges(
         decoupled: ``[K]`` bool: these features ignore their answers (discovery).
         q_init: ``[N, K]`` warm start (default: the prior given the answers).
         max_sweeps, tol, seed, engine_options: as :func:`genz_pyro.infer.fit`.
-        rate_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learnt rate
-            (MAP M step, the bound gains its log density; a symmetric rate counts once, a
-            shared one once per judge). ``None``: ``SOFT_EPS_PRIOR`` (0.3) for soft answers, 0
-            for hard ones, as ``fit``'s ``eps_prior``: with one symmetric judge the two fits
-            agree.
+        rate_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learnt rate,
+            a float or one per judge ``[J]`` (MAP M step, the bound gains its log density; a
+            symmetric rate counts once, a shared one once per judge). ``None``:
+            ``SOFT_EPS_PRIOR`` (0.3) for the judges whose answers are soft, 0 for those with
+            hard ones (``data.soft_judges``), as ``fit``'s ``eps_prior``: with one symmetric
+            judge the two fits agree.
 
     Returns:
         :class:`JudgesFit`.
@@ -200,7 +201,7 @@ def fit_judges(
         symmetric=symmetric,
         decoupled=decoupled,
         q_init=q_init,
-        rate_prior=(SOFT_EPS_PRIOR if data.is_soft else 0.0) if rate_prior is None else rate_prior,
+        rate_prior=(data.soft_judges.double() * SOFT_EPS_PRIOR) if rate_prior is None else rate_prior,
     )
     opts: dict[str, Any] = dict(engine_options)
     if tol is not None:

@@ -71,7 +71,8 @@ class JudgesModel:
             ``learn_rates=False`` fixes them.
         decoupled: ``[K]`` bool: these features ignore their answers (pi held at 1/2).
         sigma2: initial noise variances ``[D]`` (or a scalar), default 1.
-        rate_prior: strength ``a >= 0`` of a ``Beta(1 + a, 1 + a)`` prior on each learnt rate: a
+        rate_prior: strength ``a >= 0`` (a float, or one per judge ``[J]``) of a
+            ``Beta(1 + a, 1 + a)`` prior on each learnt rate: a
             ``pyro.factor("rate_prior", ...)`` outside the plates (a symmetric rate counts once,
             a shared one once per judge; :func:`~genz_pyro.infer.judge_rates.rates_log_prior`);
             0 (default): none.
@@ -93,7 +94,7 @@ class JudgesModel:
         learn_rates: bool = True,
         decoupled: torch.Tensor | None = None,
         sigma2: torch.Tensor | float | None = None,
-        rate_prior: float = 0.0,
+        rate_prior: float | torch.Tensor = 0.0,
     ) -> None:
         if num_features < 1 or num_judges < 1 or target_dim < 1:
             raise ValueError(
@@ -122,15 +123,21 @@ class JudgesModel:
         if s2.shape != (self.target_dim,) or not bool((torch.isfinite(s2) & (s2 > 0)).all()):
             raise ValueError(f"sigma2: expected {self.target_dim} positive finite variances, got {s2}")
         self.sigma2_init = s2
-        self.rate_prior = check_prior(rate_prior, "rate_prior")
+        pr = torch.as_tensor(rate_prior, dtype=torch.get_default_dtype())
+        if pr.dim() == 0:
+            pr = torch.full((j,), check_prior(float(pr), "rate_prior"))
+        if tuple(pr.shape) != (j,) or not bool((torch.isfinite(pr) & (pr >= 0)).all()):
+            raise ValueError(f"rate_prior: expected a number >= 0 or {j} of them (one per judge), got {rate_prior!r}")
+        self.rate_prior = pr
 
     def _rate_prior_factor(self, a: torch.Tensor, b: torch.Tensor) -> None:
         """The ``Beta(1 + a, 1 + a)`` prior on the learnt rates (``a, b [K, J]``), if any."""
-        if not (self.rate_prior and self.learn_rates) or bool(self.decoupled.all()):
+        if not (bool((self.rate_prior > 0).any()) and self.learn_rates) or bool(self.decoupled.all()):
             return
         rows = slice(0, 1) if self.shared else ~self.decoupled  # shared: every row holds the same pair
         rates = [a[rows]] if self.symmetric else [a[rows], b[rows]]
-        pyro.factor("rate_prior", sum(self.rate_prior * (torch.log(r) + torch.log1p(-r)).sum() for r in rates))
+        pr = self.rate_prior.to(a.dtype)  # [J], broadcast over the rows
+        pyro.factor("rate_prior", sum((pr * (torch.log(r) + torch.log1p(-r))).sum() for r in rates))
 
     @staticmethod
     def _rate_init(value: torch.Tensor | float | None, name: str, shape: tuple[int, ...], hi: float) -> torch.Tensor:

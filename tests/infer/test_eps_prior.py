@@ -196,3 +196,24 @@ def test_the_judges_pyro_model_carries_the_prior_as_a_factor() -> None:
     assert float(site["fn"].log_prob(site["value"]).sum().detach()) == pytest.approx(expected, rel=1e-5)
     with pytest.raises(ValueError, match="rate_prior"):
         JudgesModel(LinearLink(2, 1), num_features=2, num_judges=2, target_dim=1, rate_prior=-1)
+
+
+def test_the_judges_default_prior_is_for_the_judges_whose_answers_are_soft() -> None:
+    """A hard judge (offline, exact) and a soft one in one panel: by default only the soft one's
+    rates get the prior, so the hard judge's rates are as with ``rate_prior=[0, 0.3]``."""
+    from genz_pyro.infer.judges import fit_judges
+    from genz_pyro.infer.simulate import simulate_judges
+    from genz_pyro.judge_data import JudgesData
+
+    sim = simulate_judges(120, 2, 1, false_yes=[0.02, 0.2], seed=3)
+    ans = sim.data.answers.double().clone()
+    ans[..., 1] = 0.6 + 0.2 * ans[..., 1]  # judge 1 answers P(yes) in {0.6, 0.8}
+    data = JudgesData.create(ans, sim.data.targets)
+    assert data.soft_judges.tolist() == [False, True]
+    default = fit_judges(data, engine="cavi", seed=0)
+    explicit = fit_judges(data, engine="cavi", seed=0, rate_prior=[0.0, SOFT_EPS_PRIOR])
+    everyone = fit_judges(data, engine="cavi", seed=0, rate_prior=SOFT_EPS_PRIOR)
+    torch.testing.assert_close(default.false_yes, explicit.false_yes, rtol=0, atol=0)
+    assert not torch.equal(default.false_yes[:, 0], everyone.false_yes[:, 0])
+    with pytest.raises(ValueError, match="rate_prior: expected a number or one per judge"):
+        fit_judges(data, rate_prior=[0.1, 0.2, 0.3])
