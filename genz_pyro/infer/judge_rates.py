@@ -48,7 +48,7 @@ import torch
 from genz_pyro.infer.start import EPS_MIN
 from genz_pyro.models.genz import check_prior
 from genz_pyro.judge_data import JudgesData
-from genz_pyro.models.judges import RATE_MAX
+from genz_pyro.models.judges import RATE_MAX, rates_log_density
 
 __all__ = [
     "JudgeParams",
@@ -209,22 +209,8 @@ def prepare_judges_start(
         learn_rates=(~dec) & bool(learn_rates),
         shared=bool(shared),
         symmetric=bool(symmetric),
-        rate_prior=_check_rate_prior(rate_prior, j),
+        rate_prior=check_prior(rate_prior, "rate_prior", size=j),
     )
-
-
-def _check_rate_prior(value: Any, j: int) -> float | torch.Tensor:
-    """A float (every judge) or a ``[J]`` float64 tensor of strengths ``>= 0``."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return check_prior(value, "rate_prior")
-    t = _tensor(value, "rate_prior").double()
-    if t.dim() == 0:
-        return check_prior(float(t), "rate_prior")
-    if tuple(t.shape) != (j,):
-        raise ValueError(f"rate_prior: expected a number or one per judge, shape ({j},), got {tuple(t.shape)}")
-    for v in t.tolist():
-        check_prior(v, "rate_prior")
-    return t
 
 
 def rates_log_prior(params: JudgeParams, start: JudgesStart) -> float:
@@ -232,14 +218,10 @@ def rates_log_prior(params: JudgeParams, start: JudgesStart) -> float:
     of their ``Beta(1 + a, 1 + a)`` prior up to its constant. A symmetric pair counts once
     (one flip rate), and shared rates once per judge."""
     a = torch.as_tensor(start.rate_prior, dtype=torch.float64)  # scalar or [J]
-    if not bool((a > 0).any()) or not bool(start.learn_rates.any()):
+    if not bool((a > 0).any()):
         return 0.0
-    rows = start.learn_rates
-    if start.shared:  # one pair per judge: the first learnt feature's row holds it
-        rows = torch.zeros_like(rows)
-        rows[int(start.learn_rates.nonzero()[0])] = True
-    rates = [params.false_yes[rows]] if start.symmetric else [params.false_yes[rows], params.false_no[rows]]
-    return float(sum((a * (torch.log(r) + torch.log1p(-r))).sum() for r in rates))
+    return float(rates_log_density(params.false_yes, params.false_no, start.learn_rates, a,
+                                   shared=start.shared, symmetric=start.symmetric))
 
 
 def _likelihoods(data: JudgesData, params: JudgeParams) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

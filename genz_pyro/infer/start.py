@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from genz_pyro.data import GenZData
-from genz_pyro.models.genz import check_prior
+from genz_pyro.models.genz import beta_log_density, check_prior
 
 __all__ = [
     "EPS_MIN",
@@ -130,7 +130,7 @@ def prepare_start(
             raise ValueError("q_init: values must be probabilities in [0, 1]; apply a sigmoid to logits first")
         q = q.clone()
     learn = (~dec) & bool(learn_eps)
-    return Start(eps=e, decoupled=dec, q=q, learn=learn, eps_prior=check_prior(eps_prior))
+    return Start(eps=e, decoupled=dec, q=q, learn=learn, eps_prior=float(check_prior(eps_prior)))
 
 
 def eps_log_prior(eps: torch.Tensor, learn: torch.Tensor, prior: float) -> float:
@@ -138,8 +138,7 @@ def eps_log_prior(eps: torch.Tensor, learn: torch.Tensor, prior: float) -> float
     the ``Beta(1 + a, 1 + a)`` prior up to its constant (0 when ``a = 0``). ``eps, learn [K]``."""
     if prior == 0.0 or not bool(learn.any()):
         return 0.0
-    e = eps.double()[learn]
-    return float(prior * (torch.log(e) + torch.log1p(-e)).sum())
+    return float(beta_log_density(eps.double()[learn], prior))
 
 
 def sigma2_floor(y: torch.Tensor) -> torch.Tensor:

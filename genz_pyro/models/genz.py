@@ -60,7 +60,8 @@ from torch.distributions import kl_divergence
 
 from genz_pyro.data import GenZData
 
-__all__ = ["GenZModel", "EPS_MIN", "EPS_MAX", "check_eps", "check_prior", "expected_linear_loglik"]
+__all__ = ["GenZModel", "EPS_MIN", "EPS_MAX", "check_eps", "check_prior", "beta_log_density",
+           "expected_linear_loglik"]
 
 EPS_MIN = 1e-3
 """Smallest learnable flip probability (the lower end of the ``eps`` constraint)."""
@@ -68,9 +69,18 @@ EPS_MAX = 0.5
 """Largest flip probability (a decoupled feature sits exactly here)."""
 
 
-def check_prior(value: Any, name: str = "eps_prior") -> float:
-    """The strength ``a`` of a ``Beta(1 + a, 1 + a)`` prior as a finite float ``>= 0``, or a
-    ValueError naming ``name`` and the fix."""
+def check_prior(value: Any, name: str = "eps_prior", *, size: int | None = None) -> float | torch.Tensor:
+    """The strength ``a`` of a ``Beta(1 + a, 1 + a)`` prior as a finite float ``>= 0``, or with
+    ``size`` also one strength per judge (a float64 tensor ``[size]``); otherwise a ValueError
+    naming ``name`` and the fix."""
+    if size is not None and not isinstance(value, (int, float)):
+        t = torch.as_tensor(value, dtype=torch.float64)
+        if t.dim() > 0:
+            if tuple(t.shape) != (size,):
+                raise ValueError(f"{name}: expected a number or one per judge, shape ({size},), got {tuple(t.shape)}")
+            for v in t.tolist():
+                check_prior(v, name)
+            return t
     try:
         a = float(value)
     except (TypeError, ValueError):
@@ -78,6 +88,13 @@ def check_prior(value: Any, name: str = "eps_prior") -> float:
     if not math.isfinite(a) or a < 0:
         raise ValueError(f"{name}: must be a finite number >= 0 (0: no prior), got {value!r}")
     return a
+
+
+def beta_log_density(rates: torch.Tensor, strength: float | torch.Tensor) -> torch.Tensor:
+    """``sum a (log r + log(1 - r))``: the log density of a ``Beta(1 + a, 1 + a)`` prior on each
+    of ``rates`` (any shape; ``strength`` a float or broadcast against them), up to its
+    constant. A 0-d tensor that keeps the gradient (a ``pyro.factor``) or is read as a float."""
+    return (strength * (torch.log(rates) + torch.log1p(-rates))).sum()
 
 
 def check_eps(eps: torch.Tensor | float, num_features: int, *, name: str = "eps") -> torch.Tensor:
@@ -192,7 +209,7 @@ class GenZModel:
             init = torch.where(self.decoupled, torch.full_like(init, EPS_MAX), init)
         self.learn_eps = bool(learn_eps)
         self.eps_init = init
-        self.eps_prior = check_prior(eps_prior)
+        self.eps_prior = float(check_prior(eps_prior))
         if sigma2 is None:
             sigma2 = 1.0
         s2 = torch.as_tensor(sigma2, dtype=torch.get_default_dtype()).detach().clone()
@@ -219,8 +236,7 @@ class GenZModel:
     def _eps_prior_factor(self, eps: torch.Tensor) -> None:
         """The ``Beta(1 + a, 1 + a)`` prior on the learned, coupled eps (``eps [K]``), if any."""
         if self.eps_prior and self.learn_eps and self.num_features > 0:
-            e = eps[~self.decoupled]
-            pyro.factor("eps_prior", self.eps_prior * (torch.log(e) + torch.log1p(-e)).sum())
+            pyro.factor("eps_prior", beta_log_density(eps[~self.decoupled], self.eps_prior))
 
     def sigma2(self) -> torch.Tensor:
         """``[D]`` noise variances (the ``"sigma2"`` param, positive)."""

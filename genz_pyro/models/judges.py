@@ -50,12 +50,27 @@ from pyro.distributions import constraints
 from torch import nn
 
 from genz_pyro.judge_data import JudgesData
-from genz_pyro.models.genz import EPS_MIN, check_prior
+from genz_pyro.models.genz import EPS_MIN, beta_log_density, check_prior
 
-__all__ = ["JudgesModel", "RATE_MAX"]
+__all__ = ["JudgesModel", "rates_log_density", "RATE_MAX"]
 
 RATE_MAX = 1.0 - EPS_MIN
 """Largest false-yes / false-no rate (a symmetric flip rate stops at 0.5)."""
+
+
+def rates_log_density(
+    false_yes: torch.Tensor, false_no: torch.Tensor, rows: torch.Tensor, strength: float | torch.Tensor,
+    *, shared: bool, symmetric: bool,
+) -> torch.Tensor:
+    """The log density (0-d, up to its constant) of the ``Beta(1 + a, 1 + a)`` prior on the
+    judges' rates ``[K, J]`` of the features ``rows`` (``[K]`` bool; ``strength`` a float or
+    ``[J]``): a symmetric pair counts once (one flip rate), shared rates once per judge."""
+    if not bool(rows.any()):
+        return false_yes.new_zeros(())
+    if shared:  # one pair per judge: the first selected feature's row holds it
+        rows = torch.arange(rows.numel()) == int(rows.nonzero()[0])
+    rates = false_yes[rows] if symmetric else torch.cat([false_yes[rows], false_no[rows]])
+    return beta_log_density(rates, strength)
 
 
 class JudgesModel:
@@ -123,21 +138,14 @@ class JudgesModel:
         if s2.shape != (self.target_dim,) or not bool((torch.isfinite(s2) & (s2 > 0)).all()):
             raise ValueError(f"sigma2: expected {self.target_dim} positive finite variances, got {s2}")
         self.sigma2_init = s2
-        pr = torch.as_tensor(rate_prior, dtype=torch.get_default_dtype())
-        if pr.dim() == 0:
-            pr = torch.full((j,), check_prior(float(pr), "rate_prior"))
-        if tuple(pr.shape) != (j,) or not bool((torch.isfinite(pr) & (pr >= 0)).all()):
-            raise ValueError(f"rate_prior: expected a number >= 0 or {j} of them (one per judge), got {rate_prior!r}")
-        self.rate_prior = pr
+        pr = check_prior(rate_prior, "rate_prior", size=j)
+        self.rate_prior = torch.as_tensor(pr, dtype=torch.get_default_dtype()).expand(j).clone()  # [J]
 
     def _rate_prior_factor(self, a: torch.Tensor, b: torch.Tensor) -> None:
         """The ``Beta(1 + a, 1 + a)`` prior on the learnt rates (``a, b [K, J]``), if any."""
-        if not (bool((self.rate_prior > 0).any()) and self.learn_rates) or bool(self.decoupled.all()):
-            return
-        rows = slice(0, 1) if self.shared else ~self.decoupled  # shared: every row holds the same pair
-        rates = [a[rows]] if self.symmetric else [a[rows], b[rows]]
-        pr = self.rate_prior.to(a.dtype)  # [J], broadcast over the rows
-        pyro.factor("rate_prior", sum((pr * (torch.log(r) + torch.log1p(-r))).sum() for r in rates))
+        if self.learn_rates and bool((self.rate_prior > 0).any()) and not bool(self.decoupled.all()):
+            pyro.factor("rate_prior", rates_log_density(a, b, ~self.decoupled, self.rate_prior.to(a.dtype),
+                                                        shared=self.shared, symmetric=self.symmetric))
 
     @staticmethod
     def _rate_init(value: torch.Tensor | float | None, name: str, shape: tuple[int, ...], hi: float) -> torch.Tensor:
